@@ -1,0 +1,32 @@
+"""The one definition of how the rasteriser snaps vertices and tests coverage (private).
+
+All three rasterisers (numba, torch, reference) follow these steps with the same float64 operations in the same
+order, then integer arithmetic, which is why they agree bit for bit:
+
+1. Projection (float64): ``u = (K00*X + K01*Y + K02*Z) / Z``, ``v = (K11*Y + K12*Z) / Z`` (full-image pixels,
+   OpenCV convention: the centre of pixel (row i, col j) is at (u=j, v=i)).
+2. A vertex is usable when ``Z >= near_m`` and ``|u|, |v| <= GUARD_BAND_PX``; a triangle with an unusable vertex
+   is dropped (not clipped).
+3. Snapping: ``x = floor(u * SUBPIXEL + 0.5)`` as int64 (1/256 pixel fixed point), pixel centre (i, j) sits at
+   ``(j * SUBPIXEL, i * SUBPIXEL)``.
+4. Edge functions, exact in int64: for a triangle (a, b, c) with twice-area ``A = E_ab(c) > 0`` (winding is
+   normalised by swapping b and c; A == 0 triangles are dropped), ``E_st(p) = (t.x - s.x)(p.y - s.y) -
+   (t.y - s.y)(p.x - s.x)``; barycentric weights are ``w_a = E_bc(p)``, ``w_b = E_ca(p)``, ``w_c = E_ab(p)``.
+5. Tie rule (top-left, image y axis pointing down): a pixel centre exactly on an edge s->t is covered only when
+   the edge is a *top* edge (horizontal, d.y == 0 and d.x > 0) or a *left* edge (d.y < 0), with d = t - s after
+   the winding normalisation. Equivalently ``w + bias >= 0`` with ``bias = 0`` for top-left edges, else -1.
+   Because edge functions are exact, two triangles sharing an edge never both cover, nor both miss, a pixel
+   centre on it.
+6. Depth (perspective-correct camera z): ``inv = (float(w_a) * iz_a + float(w_b) * iz_b + float(w_c) * iz_c) /
+   float(A)`` with ``iz = 1.0 / Z``; ``depth = float32(1.0 / inv)``. The nearest fragment wins; equal float32
+   depths are resolved to the smaller face id.
+"""
+
+from __future__ import annotations
+
+from iterpose.render._checks import GUARD_BAND_PX
+
+__all__ = ["SUBPIXEL", "GUARD_BAND_PX", "BAND_ROWS"]
+
+SUBPIXEL = 256  # fixed-point steps per pixel
+BAND_ROWS = 8  # rows per band in the numba kernel (each band is owned by one thread: no z-buffer races)
