@@ -173,7 +173,8 @@ def project_pts(pts: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray) ->
     P = _K(K, "project_pts").dot(np.hstack((_rot(R, "project_pts", "R"), _trans(t, "project_pts", "t"))))
     pts_h = np.hstack((pts, np.ones((pts.shape[0], 1))))
     pts_im = P.dot(pts_h.T)
-    pts_im /= pts_im[2, :]
+    with np.errstate(divide="ignore", invalid="ignore"):  # points at z = 0 give inf/NaN, as in bop_toolkit
+        pts_im /= pts_im[2, :]
     return pts_im[:2, :].T
 
 
@@ -402,7 +403,8 @@ def _project_many(pts_h_T: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarr
     """``[N, 2, P]`` pixel coordinates, as bop's ``project_pts`` per pair."""
     P = np.matmul(K, np.concatenate((R, t), axis=2))
     pts_im = np.matmul(P, pts_h_T)
-    pts_im /= pts_im[:, 2:3, :]
+    with np.errstate(divide="ignore", invalid="ignore"):  # points at z = 0 give inf/NaN, as in bop_toolkit
+        pts_im /= pts_im[:, 2:3, :]
     return pts_im[:, :2, :]
 
 
@@ -488,6 +490,11 @@ def _sym_poses(R_g: np.ndarray, t_g: np.ndarray, R_s: np.ndarray, t_s: np.ndarra
     return np.matmul(R_g, R_s), np.matmul(R_g, t_s) + t_g
 
 
+def _py_min(best: np.ndarray | None, e: np.ndarray) -> np.ndarray:
+    """Running minimum with Python ``min`` semantics (a NaN first value stays, a later NaN is skipped)."""
+    return e if best is None else np.where(e < best, e, best)
+
+
 def mssd_many(R_e, t_e, R_g, t_g, pts, syms: Syms) -> np.ndarray:
     """:func:`mssd` for ``N`` pairs. Returns ``[N]`` mm."""
     R_e, t_e, R_g, t_g = _pairs(R_e, t_e, R_g, t_g, "mssd_many")
@@ -496,11 +503,11 @@ def mssd_many(R_e, t_e, R_g, t_g, pts, syms: Syms) -> np.ndarray:
     out = np.empty(R_e.shape[0])
     for s in _chunks(R_e.shape[0], pts_T.shape[1]):
         pts_e = _transform_many(pts_T, R_e[s], t_e[s])
-        best = np.full(pts_e.shape[0], np.inf)
+        best = None
         for k in range(R_s.shape[0]):
             R_gs, t_gs = _sym_poses(R_g[s], t_g[s], R_s[k], t_s[k])
             e = _norm_rows(pts_e - _transform_many(pts_T, R_gs, t_gs)).max(axis=1)
-            best = np.minimum(best, e)
+            best = _py_min(best, e)
         out[s] = best
     return out
 
@@ -515,10 +522,10 @@ def mspd_many(R_e, t_e, R_g, t_g, K, pts, syms: Syms) -> np.ndarray:
     out = np.empty(R_e.shape[0])
     for s in _chunks(R_e.shape[0], pts.shape[0]):
         proj_e = _project_many(pts_h_T, K[s], R_e[s], t_e[s])
-        best = np.full(proj_e.shape[0], np.inf)
+        best = None
         for k in range(R_s.shape[0]):
             R_gs, t_gs = _sym_poses(R_g[s], t_g[s], R_s[k], t_s[k])
             e = _norm_rows(proj_e - _project_many(pts_h_T, K[s], R_gs, t_gs)).max(axis=1)
-            best = np.minimum(best, e)
+            best = _py_min(best, e)
         out[s] = best
     return out

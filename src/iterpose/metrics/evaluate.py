@@ -1,0 +1,370 @@
+"""BOP19 evaluation of a results CSV against a BOP dataset, reproducing bop_toolkit's numbers exactly.
+
+Pipeline (bop_toolkit ``eval_calc_errors.py`` + ``eval_calc_scores.py`` + ``eval_bop19_pose.py``, localisation mode,
+``n_top = -1``, ``visib_gt_min = -1``, ``max_sym_disc_step = 0.01``):
+
+1. Targets ``(scene_id, im_id, obj_id, inst_count)`` from ``test_targets_bop19.json``. For each target, the
+   estimates of that object in that image are sorted by score (descending, stable) and the top ``inst_count``
+   are kept. Estimates for images or objects without a target are ignored, as in bop_toolkit.
+2. Errors of each kept estimate w.r.t. **every** GT instance of the same object in the image, with the points of
+   ``models_eval`` (mm): ``ad`` (ADI for symmetric objects, i.e. objects with symmetries in ``models_info.json``;
+   ADD otherwise), ``add``, ``adi``, ``proj`` (px), ``re`` (deg), ``te`` (mm), ``mssd``, ``mspd``. Shortcut as bop:
+   ``ad``/``add``/``adi``/``mssd`` are ``inf`` when ``|t_e - t_g| >= diameter``.
+3. Normalisation: ``ad``/``add``/``adi``/``mssd`` divided by the diameter (``models_eval/models_info.json``),
+   ``mspd`` multiplied by ``640 / image_width``.
+4. Valid GTs (per image: most visible ``inst_count`` instances of each target object) and greedy matching
+   (:mod:`iterpose.metrics.matching`) for every threshold; recall = TP / valid GTs, pooled over all targets.
+
+Thresholds (strict ``<``): ``ad``/``add``/``adi`` 0.1 (x diameter), ``proj`` 5 px, ``rete`` re < 5 deg **and**
+te < 50 mm (both elements of a two-element error, matched like any other error; bop's own default of 5 "cm" is
+really 5 mm because ``te`` is in mm — we use 50 mm, the usual "5 deg 5 cm"), ``mssd`` ``np.arange(0.05, 0.51,
+0.05)``, ``mspd`` ``np.arange(5, 51, 5)`` px. AR_MSSD / AR_MSPD are the means of those recalls. VSD (and the
+overall AR) is computed only when the dataset has depth images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Optional, Union
+
+import numpy as np
+from tqdm import tqdm
+
+from iterpose.data.bop import BopDataset
+from iterpose.data.results_csv import ResultsTable, read_results_csv
+from iterpose.errors import DataFormatError, InvalidInputError, MissingFileError
+from iterpose.geometry.symmetry import bop_symmetry_transforms
+from iterpose.mesh.io import load_points_mm
+from iterpose.mesh.models_info import ModelInfo, load_models_info
+from iterpose.metrics import pose_error as pe
+from iterpose.metrics.matching import match_greedy, select_valid_gts
+from iterpose.metrics.scores import average_recall, bop19_ar, recall
+
+__all__ = ["evaluate", "EvalReport", "RECALL_KEYS", "THRESHOLDS"]
+
+#: Keys of :attr:`EvalReport.recall`, in display order ("ar_vsd" and "ar" only with depth).
+RECALL_KEYS = ("ad_0.1d", "add_0.1d", "adi_0.1d", "proj_5px", "rete_5deg_50mm", "ar_mssd", "ar_mspd", "ar_vsd", "ar")
+
+#: Correctness thresholds per error type (same floats as bop_toolkit, see module docstring).
+THRESHOLDS: Mapping[str, tuple] = MappingProxyType(
+    {
+        "ad": ((0.1,),),
+        "add": ((0.1,),),
+        "adi": ((0.1,),),
+        "proj": ((5.0,),),
+        "rete": ((5.0, 50.0),),
+        "mssd": tuple((th,) for th in pe.BOP19_THRESHOLDS_MSSD),
+        "mspd": tuple((th,) for th in pe.BOP19_THRESHOLDS_MSPD),
+    }
+)
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Result of :func:`evaluate`.
+
+    Attributes:
+        n_targets: number of targets (valid GT instances to find), e.g. 737 for the LM-O dev subset.
+        recall: read-only ``{key: recall in 0..1}`` pooled over all targets, keys from :data:`RECALL_KEYS`
+            ("ar_vsd" and "ar" only when the dataset has depth).
+        per_object: read-only ``{obj_id: {key: recall}}`` with recall = TP of that object / its targets.
+        n_targets_per_object: read-only ``{obj_id: number of targets}``.
+        tp_counts: read-only ``{"<error>@<threshold>": TP count}``, e.g. ``"mssd@0.05"``, for inspection.
+        n_estimates: number of estimates evaluated (top ``inst_count`` per target).
+    """
+
+    n_targets: int
+    recall: Mapping[str, float]
+    per_object: Mapping[int, Mapping[str, float]]
+    n_targets_per_object: Mapping[int, int] = field(default_factory=dict)
+    tp_counts: Mapping[str, int] = field(default_factory=dict)
+    n_estimates: int = 0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """``{"n_targets": int, "recall": {key: float}, "per_object": {"<obj_id>": {key: float}}}``."""
+        return {
+            "n_targets": int(self.n_targets),
+            "recall": {k: float(v) for k, v in self.recall.items()},
+            "per_object": {str(o): {k: float(v) for k, v in r.items()} for o, r in sorted(self.per_object.items())},
+        }
+
+
+@dataclass
+class _Pairs:
+    """All (estimate, GT) pairs of one object, as flat arrays."""
+
+    R_e: list = field(default_factory=list)
+    t_e: list = field(default_factory=list)
+    R_g: list = field(default_factory=list)
+    t_g: list = field(default_factory=list)
+    K: list = field(default_factory=list)
+    index: list = field(default_factory=list)  # global pair index
+
+
+def _load_dataset(dataset, split: str) -> BopDataset:
+    if isinstance(dataset, BopDataset):
+        return dataset
+    if isinstance(dataset, (str, Path)):
+        root = Path(dataset)
+        if not root.is_dir():
+            raise MissingFileError(f"evaluate: dataset folder not found: {root} (give the BOP dataset root, e.g. .../lmo)")
+        return BopDataset(root, split=split)
+    raise InvalidInputError(f"evaluate: dataset must be a path or a BopDataset, got {type(dataset).__name__}")
+
+
+def _load_results(results) -> ResultsTable:
+    if isinstance(results, ResultsTable):
+        return results
+    if isinstance(results, (str, Path)):
+        path = Path(results)
+        if not path.is_file():
+            raise MissingFileError(f"evaluate: results CSV not found: {path}")
+        return read_results_csv(path)
+    raise InvalidInputError(f"evaluate: results must be a CSV path or a ResultsTable, got {type(results).__name__}")
+
+
+def _syms_mm(info: ModelInfo, max_sym_disc_step: float) -> tuple[np.ndarray, np.ndarray]:
+    R, t = bop_symmetry_transforms(
+        np.asarray(info.symmetries_discrete, dtype=np.float64).reshape(-1, 4, 4),
+        list(info.symmetries_continuous),
+        max_sym_disc_step,
+    )
+    return R.numpy(), t.numpy()
+
+
+def evaluate(
+    dataset: Union[str, Path, BopDataset],
+    results: Union[str, Path, ResultsTable],
+    targets_filename: str = "test_targets_bop19.json",
+    progress: bool = True,
+    *,
+    split: str = "test",
+    max_sym_disc_step: float = 0.01,
+    vsd_renderer_factory: Optional[Callable[..., Any]] = None,
+) -> EvalReport:
+    """Evaluate pose estimates with the BOP19 protocol (bop_toolkit-exact numbers, see the module docstring).
+
+    Args:
+        dataset: BOP dataset root (e.g. ``.../lmo``) or a :class:`~iterpose.data.bop.BopDataset`.
+        results: BOP19 results CSV path or a :class:`~iterpose.data.results_csv.ResultsTable` (R row-major,
+            t in mm).
+        targets_filename: targets file in the dataset root.
+        progress: show a tqdm progress bar on stderr.
+        split: dataset split when ``dataset`` is a path.
+        max_sym_disc_step: discretisation of continuous symmetries (BOP: 0.01).
+        vsd_renderer_factory: for datasets with depth: ``factory(obj_id, points/model info...)`` is reserved for
+            the VSD path (see :mod:`iterpose.metrics.vsd_eval`); ``None`` uses iterpose's renderer.
+
+    Returns:
+        :class:`EvalReport`.
+
+    Raises:
+        MissingFileError: the dataset, a required file of it, a model of ``models_eval`` or the CSV is missing.
+        DataFormatError: the CSV names an object without a model in the dataset, or a file is malformed.
+    """
+    ds = _load_dataset(dataset, split)
+    table = _load_results(results)
+    models_dir = ds.models_eval_dir
+    info_path = Path(models_dir) / "models_info.json"
+    if not info_path.is_file():
+        raise MissingFileError(f"evaluate: {info_path} not found (BOP evaluation reads models_eval/models_info.json)")
+    models_info = load_models_info(info_path)
+
+    # Every object the CSV names must have a model (bop_toolkit would fail later or silently skip it).
+    csv_obj_ids = sorted(set(np.asarray(table.obj_id).tolist()))
+    unknown = [o for o in csv_obj_ids if o not in models_info]
+    if unknown:
+        raise DataFormatError(
+            f"evaluate: the results CSV names object id(s) {unknown} that have no model in {models_dir} "
+            f"(known ids: {sorted(models_info)}); remove those rows or evaluate against the right dataset"
+        )
+
+    targets = ds.targets(targets_filename)
+    # Organise targets like bop: scene -> im -> obj -> inst_count (a repeated target overrides the earlier one).
+    targets_org: dict[int, dict[int, dict[int, int]]] = {}
+    for tg in targets:
+        targets_org.setdefault(tg.scene_id, {}).setdefault(tg.im_id, {})[tg.obj_id] = tg.inst_count
+    target_obj_ids = sorted({o for s in targets_org.values() for im in s.values() for o in im})
+    unknown = [o for o in target_obj_ids if o not in models_info]
+    if unknown:
+        raise DataFormatError(
+            f"evaluate: {targets_filename} has targets for object id(s) {unknown} without a model in {models_dir}"
+        )
+
+    # Estimates by (scene, im, obj), CSV order.
+    ests: dict[tuple[int, int, int], list[int]] = {}
+    for i, key in enumerate(zip(table.scene_id.tolist(), table.im_id.tolist(), table.obj_id.tolist())):
+        ests.setdefault(key, []).append(i)
+    scores_all = np.asarray(table.score, dtype=np.float64).tolist()
+    R_all = np.asarray(table.R, dtype=np.float64)
+    t_all = np.asarray(table.t_mm, dtype=np.float64)
+
+    im_width = float(ds.image_size[0])
+
+    # Groups (one per (image, object) target): estimate rows, GT pair matrix, validity.
+    groups: list[dict] = []
+    pairs: dict[int, _Pairs] = {}
+    n_pairs = 0
+    n_targets = 0
+    n_targets_obj: dict[int, int] = {o: 0 for o in target_obj_ids}
+    n_estimates = 0
+    for scene_id, scene_targets in targets_org.items():
+        scene_gt = ds.scene_gt(scene_id)
+        scene_gt_info = ds.scene_gt_info(scene_id)
+        scene_camera = ds.scene_camera(scene_id)
+        for im_id, im_targets in scene_targets.items():
+            where = f"scene {scene_id}, image {im_id}"
+            if im_id not in scene_gt or im_id not in scene_gt_info or im_id not in scene_camera:
+                raise DataFormatError(
+                    f"evaluate: {where} is a target in {targets_filename} but is missing from scene_gt.json, "
+                    f"scene_gt_info.json or scene_camera.json of scene {scene_id}"
+                )
+            im_gt = scene_gt[im_id]
+            im_info = scene_gt_info[im_id]
+            K = np.asarray(scene_camera[im_id].K, dtype=np.float64)
+            valid = select_valid_gts([g.obj_id for g in im_gt], [i.visib_fract for i in im_info], im_targets)
+            for g, v in zip(im_gt, valid):
+                if v:
+                    n_targets += 1
+                    n_targets_obj[g.obj_id] = n_targets_obj.get(g.obj_id, 0) + 1
+            for obj_id, inst_count in im_targets.items():
+                rows = ests.get((scene_id, im_id, obj_id), [])
+                rows = sorted(rows, key=lambda r: scores_all[r], reverse=True)[:inst_count]
+                gt_ids = [k for k, g in enumerate(im_gt) if g.obj_id == obj_id]
+                n_estimates += len(rows)
+                pidx = np.empty((len(rows), len(gt_ids)), dtype=np.int64)
+                pp = pairs.setdefault(obj_id, _Pairs())
+                for a, r in enumerate(rows):
+                    for b, k in enumerate(gt_ids):
+                        pp.R_e.append(R_all[r])
+                        pp.t_e.append(t_all[r])
+                        pp.R_g.append(np.asarray(im_gt[k].R, dtype=np.float64))
+                        pp.t_g.append(np.asarray(im_gt[k].t_mm, dtype=np.float64).reshape(3))
+                        pp.K.append(K)
+                        pp.index.append(n_pairs)
+                        pidx[a, b] = n_pairs
+                        n_pairs += 1
+                groups.append(
+                    dict(
+                        obj_id=obj_id,
+                        scores=[scores_all[r] for r in rows],
+                        pidx=pidx,
+                        valid=[valid[k] for k in gt_ids],
+                    )
+                )
+
+    # Errors of all pairs, computed per object in batches.
+    err = {name: np.full(n_pairs, np.inf) for name in ("ad", "add", "adi", "proj", "re", "te", "mssd", "mspd")}
+    objs = sorted(pairs)
+    bar = tqdm(objs, desc="evaluate", unit="obj", disable=not progress, leave=False)
+    for obj_id in bar:
+        pp = pairs[obj_id]
+        if not pp.index:
+            continue
+        info = models_info[obj_id]
+        diameter = float(info.diameter_mm)
+        model_path = Path(models_dir) / f"obj_{obj_id:06d}.ply"
+        if not model_path.is_file():
+            raise MissingFileError(f"evaluate: model of object {obj_id} not found: {model_path}")
+        pts = np.asarray(load_points_mm(model_path), dtype=np.float64)
+        syms = _syms_mm(info, max_sym_disc_step)
+        symmetric = syms[0].shape[0] > 1
+        idx = np.asarray(pp.index)
+        R_e, t_e = np.stack(pp.R_e), np.stack(pp.t_e)
+        R_g, t_g = np.stack(pp.R_g), np.stack(pp.t_g)
+        K = np.stack(pp.K)
+
+        te = pe.te_many(t_e, t_g)
+        err["te"][idx] = te
+        err["re"][idx] = pe.re_many(R_e, R_g)
+        err["proj"][idx] = pe.proj_many(R_e, t_e, R_g, t_g, K, pts)
+        err["mspd"][idx] = pe.mspd_many(R_e, t_e, R_g, t_g, K, pts, syms) * (640.0 / im_width)
+        near = te < diameter  # bop: spheres overlap; otherwise ad/add/adi/mssd are inf
+        if near.any():
+            s = np.nonzero(near)[0]
+            sub = (R_e[s], t_e[s], R_g[s], t_g[s])
+            add_v = pe.add_many(*sub, pts)
+            adi_v = pe.adi_many(*sub, pts)
+            err["add"][idx[s]] = add_v / diameter
+            err["adi"][idx[s]] = adi_v / diameter
+            err["ad"][idx[s]] = (adi_v if symmetric else add_v) / diameter
+            err["mssd"][idx[s]] = pe.mssd_many(*sub, pts, syms) / diameter
+    bar.close()
+
+    # Matching and recall for every (error type, threshold).
+    tp_counts: dict[str, int] = {}
+    tp_obj: dict[str, dict[int, int]] = {}
+    for name, th_list in THRESHOLDS.items():
+        values = np.stack([err["re"], err["te"]], axis=1) if name == "rete" else err[name][:, None]
+        for th in th_list:
+            key = f"{name}@{'/'.join(repr(x) for x in th)}"
+            tp, per = _count_tp(groups, values, th)
+            tp_counts[key] = tp
+            tp_obj[key] = per
+
+    def summarise(tp_of: Callable[[str], float], n: int) -> dict[str, float]:
+        out = {
+            "ad_0.1d": recall(tp_of("ad@0.1"), n),
+            "add_0.1d": recall(tp_of("add@0.1"), n),
+            "adi_0.1d": recall(tp_of("adi@0.1"), n),
+            "proj_5px": recall(tp_of("proj@5.0"), n),
+            "rete_5deg_50mm": recall(tp_of("rete@5.0/50.0"), n),
+            "ar_mssd": average_recall([recall(tp_of(f"mssd@{th[0]!r}"), n) for th in THRESHOLDS["mssd"]]),
+            "ar_mspd": average_recall([recall(tp_of(f"mspd@{th[0]!r}"), n) for th in THRESHOLDS["mspd"]]),
+        }
+        return out
+
+    overall = summarise(lambda k: tp_counts[k], n_targets)
+    per_object = {
+        o: MappingProxyType(summarise(lambda k, o=o: tp_obj[k].get(o, 0), n_targets_obj[o])) for o in target_obj_ids
+    }
+    if ds.has_depth:
+        from iterpose.metrics.vsd_eval import vsd_recalls  # noqa: PLC0415 (renderer only needed here)
+
+        ar_vsd, ar_vsd_obj = vsd_recalls(ds, groups_for_vsd(groups), progress=progress)  # pragma: no cover
+        overall["ar_vsd"] = ar_vsd  # pragma: no cover
+        overall["ar"] = bop19_ar(ar_vsd, overall["ar_mssd"], overall["ar_mspd"])  # pragma: no cover
+    return EvalReport(
+        n_targets=n_targets,
+        recall=MappingProxyType(overall),
+        per_object=MappingProxyType(per_object),
+        n_targets_per_object=MappingProxyType(dict(n_targets_obj)),
+        tp_counts=MappingProxyType(tp_counts),
+        n_estimates=n_estimates,
+    )
+
+
+def _count_tp(groups: list[dict], values: np.ndarray, th: tuple) -> tuple[int, dict[int, int]]:
+    """True positives (matched valid GTs) over all groups, total and per object.
+
+    ``values``: ``[n_pairs, C]`` errors; ``th``: ``C`` thresholds. Groups with at most one valid GT take a fast
+    path (TP iff some estimate has every element strictly below the threshold on that GT — what greedy matching
+    gives); others run :func:`match_greedy`.
+    """
+    th_arr = np.asarray(th, dtype=np.float64)
+    ok = np.all(values < th_arr, axis=1)
+    total = 0
+    per: dict[int, int] = {}
+    for gr in groups:
+        valid = gr["valid"]
+        n_valid = sum(valid)
+        if n_valid == 0 or gr["pidx"].shape[0] == 0:
+            continue
+        if n_valid == 1:
+            b = valid.index(True)
+            tp = int(ok[gr["pidx"][:, b]].any())
+        else:
+            matched = match_greedy(gr["scores"], values[gr["pidx"]], th, valid)
+            tp = sum(1 for m in matched if m >= 0)
+        if tp:
+            total += tp
+            per[gr["obj_id"]] = per.get(gr["obj_id"], 0) + tp
+    return total, per
+
+
+def groups_for_vsd(groups: list[dict]) -> list[dict]:  # pragma: no cover - VSD path, see vsd_eval
+    return groups
