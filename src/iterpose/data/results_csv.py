@@ -321,8 +321,8 @@ def read_results_csv(path, *, check_timings: bool = True) -> ResultsTable:
         i = _first_inconsistent_time(table)
         if i is not None:
             raise DataFormatError(
-                f"{path} line {line_nos[i]}: the running time for scene {table.scene_id[i]} and image "
-                f"{table.im_id[i]} ({table.time_s[i]!r} s) differs by more than {TIME_TOLERANCE_S} s from an "
+                f"{path} line {line_nos[i]}: the running time for scene {int(table.scene_id[i])} and image "
+                f"{int(table.im_id[i])} ({float(table.time_s[i])!r} s) differs by more than {TIME_TOLERANCE_S} s from an "
                 "earlier row of the same image; time is per image and must be the same on all its rows"
             )
     return table
