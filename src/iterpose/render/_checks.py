@@ -118,7 +118,7 @@ def check_crop(crop: torch.Tensor | None, batch: int, height: int, width: int, f
         return torch.zeros(batch, 2, dtype=torch.int64), height, width
     if not isinstance(crop, torch.Tensor):
         crop = torch.as_tensor(crop)
-    if crop.dim() == 1:
+    if crop.shape == (4,):
         crop = crop.unsqueeze(0).expand(batch, 4)
     if crop.dim() != 2 or crop.shape[1] != 4 or crop.shape[0] != batch:
         raise ShapeError(f"{fn}: crop must be [B, 4] (x0, y0, w, h) with B = {batch}, got {list(crop.shape)}.")
