@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iterpose.data import (
     RESULTS_HEADER,
@@ -211,3 +215,29 @@ def test_parse_result_filename(name, expected):
 def test_parse_result_filename_rejects(name):
     with pytest.raises(DataFormatError, match="METHOD_DATASET-SPLIT"):
         parse_result_filename(name)
+
+
+_finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_images=st.integers(1, 4),
+    rows=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(1, 30), _finite, st.lists(_finite, min_size=12, max_size=12)),
+        min_size=1, max_size=12,
+    ),
+    times=st.lists(st.one_of(st.just(-1.0), st.floats(0, 1e4)), min_size=4, max_size=4),
+)
+def test_round_trip_property(n_images, rows, times):
+    """Any finite float64 survives write -> read bit for bit (str() is the shortest round-tripping repr)."""
+    im = np.array([r[0] % n_images for r in rows])
+    nums = np.array([r[3] for r in rows], dtype=np.float64)
+    table = ResultsTable(
+        scene_id=np.full(len(rows), 1), im_id=im, obj_id=[r[1] for r in rows], score=[r[2] for r in rows],
+        R=nums[:, :9].reshape(-1, 3, 3), t_mm=nums[:, 9:], time_s=np.array(times)[im],
+    )
+    with tempfile.TemporaryDirectory() as d:
+        back = read_results_csv(write_results_csv(Path(d) / "r.csv", table))
+    for name in ("scene_id", "im_id", "obj_id", "score", "R", "t_mm", "time_s"):
+        assert _bits_equal(getattr(back, name), getattr(table, name)), name

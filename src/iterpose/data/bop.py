@@ -57,7 +57,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CameraInfo:
     """One image's camera, from ``scene_camera.json``.
 
@@ -74,7 +74,7 @@ class CameraInfo:
     t_w2c_mm: Optional[np.ndarray] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GtInstance:
     """One ground-truth object instance, from ``scene_gt.json``.
 

@@ -45,7 +45,7 @@ TIME_TOLERANCE_S = 0.001
 """Rows of one image must report times within this of the image's first row (bop ``check_consistent_timings``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResultRow:
     """One estimate (one CSV line).
 
@@ -86,7 +86,7 @@ def _frozen_array(x, dtype, shape_tail: tuple, name: str, n: Optional[int]) -> n
     return a
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResultsTable:
     """Pose estimates as columns (N rows). Arrays are copied on construction and read-only.
 
