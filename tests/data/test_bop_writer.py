@@ -94,6 +94,13 @@ def test_interrupted_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["scene_gt.json"]
 
 
+def test_written_files_get_umask_permissions(tmp_path):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    save_json(tmp_path / "a.json", [1])
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_depth_png_is_16_bit_and_scaled(tmp_path):
     import cv2
 

@@ -74,6 +74,8 @@ def test_header_optional_crlf_trailing_newline(tmp_path):
     table = read_results_csv(p)
     assert table.im_id.tolist() == [3, 4] and table.obj_id.tolist() == [1, 5]
     assert table.time_s.tolist() == [1.0, 1.0]
+    p.write_text("\ufeff" + RESULTS_HEADER + "\n" + LINE + "\n")
+    assert read_results_csv(p).im_id.tolist() == [3]
     p.write_text(RESULTS_HEADER)
     assert len(read_results_csv(p)) == 0
     p.write_text("")

@@ -262,7 +262,7 @@ def read_results_csv(path, *, check_timings: bool = True) -> ResultsTable:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataFormatError(f"{path} is not UTF-8 text: {e}") from e
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()  # a UTF-8 byte-order mark (spreadsheet export) is ignored
     while lines and not lines[-1].strip():
         lines.pop()
 
