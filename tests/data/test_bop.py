@@ -206,6 +206,16 @@ def test_read_only_and_cached(tiny_bop):
     assert list(BopDataset(tiny_bop.root).scene_gt(1)) == [0]
 
 
+def test_pickle(tiny_bop):
+    import pickle
+
+    ds = BopDataset(tiny_bop.root, split="test")
+    ds.scene_gt(1)
+    ds2 = pickle.loads(pickle.dumps(ds))
+    assert repr(ds2) == repr(ds) and ds2.scene_ids == [1]
+    assert ds2.scene_gt(1)[7][2].is_placeholder
+
+
 def test_models_eval_fallback_and_split_type(tiny_bop):
     ds = BopDataset(tiny_bop.root)
     with pytest.warns(UserWarning, match="models_eval not found"):

@@ -353,6 +353,10 @@ class BopDataset:
     def __setattr__(self, name, value):
         raise AttributeError(f"BopDataset is read-only: cannot set {name!r}; create a new BopDataset instead")
 
+    def __reduce__(self):
+        # picklable (e.g. for DataLoader workers); the copy starts with an empty cache
+        return (BopDataset, (self._root, self._split, self._split_type))
+
     def __repr__(self) -> str:
         return f"BopDataset(root={str(self._root)!r}, split={self._split!r}, split_type={self._split_type!r})"
 
