@@ -150,6 +150,10 @@ def read_raw_mesh(path: str | Path) -> RawMesh:
         )
     try:
         mesh = trimesh.load(str(path), process=False, force="mesh")
+        if len(mesh.vertices) == 0:  # force="mesh" empties point clouds: reload to report "no faces" instead
+            mesh = trimesh.load(str(path), process=False)
+            if not isinstance(mesh, trimesh.PointCloud):
+                mesh = trimesh.load(str(path), process=False, force="mesh")
         vertices = np.asarray(mesh.vertices, dtype=np.float64).reshape(-1, 3)
         faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
     except IterposeError:
@@ -180,13 +184,13 @@ def read_raw_mesh(path: str | Path) -> RawMesh:
 
 
 def suggest_unit(diameter_file_units: float) -> str | None:
-    """The unit in {"mm", "cm", "m"} that makes a diameter (given in file units) most plausible (closest to 20 cm
+    """The unit in {"mm", "cm", "m"} that makes a diameter (given in file units) most plausible (closest to 10 cm
     on a log scale within [MIN_DIAMETER_M, MAX_DIAMETER_M]); ``None`` when none is plausible."""
     best, best_score = None, math.inf
     for unit, scale in UNIT_TO_M.items():
         d = diameter_file_units * scale
         if MIN_DIAMETER_M <= d <= MAX_DIAMETER_M:
-            score = abs(math.log10(d / 0.2))
+            score = abs(math.log10(d / 0.1))
             if score < best_score:
                 best, best_score = unit, score
     return best
