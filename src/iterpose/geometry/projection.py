@@ -85,12 +85,14 @@ def projection_jacobian_se3(K: torch.Tensor, X_cam: torch.Tensor) -> torch.Tenso
     check_tail(K, (3, 3), "projection_jacobian_se3", "K", "[*, 3, 3]")
     _check_points(X_cam, "projection_jacobian_se3")
     p = X_cam @ K.transpose(-1, -2)  # [*, P, 3]
-    inv_z = 1.0 / p[..., 2]
-    zero = torch.zeros_like(inv_z)
-    d_uv_d_p = torch.stack(
-        [inv_z, zero, -p[..., 0] * inv_z * inv_z, zero, inv_z, -p[..., 1] * inv_z * inv_z], dim=-1
-    ).reshape(*p.shape[:-1], 2, 3)
-    return d_uv_d_p @ K[..., None, :, :] @ point_jacobian_se3(X_cam)
+    inv_z = (1.0 / p[..., 2])[..., None, None]  # [*, P, 1, 1]
+    uv = (p[..., :2] * inv_z[..., 0])[..., None]  # [*, P, 2, 1]
+    # rows of d uv / d X = (K[:2] - uv K[2]) / p3, elementwise (much faster than tiny batched matmuls)
+    Kb = K[..., None, :, :]
+    d_uv_d_X = (Kb[..., :2, :] - uv * Kb[..., 2:3, :]) * inv_z  # [*, P, 2, 3]
+    # [I | -[X]_x]: the rotation block of row a is -a^T [X]_x = X x a
+    d_uv_d_w = torch.linalg.cross(X_cam[..., None, :].expand_as(d_uv_d_X), d_uv_d_X, dim=-1)
+    return torch.cat([d_uv_d_X, d_uv_d_w], dim=-1)
 
 
 def depth_jacobian_se3(X_cam: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,11 @@ built on it (MSSD, MSPD, ADD-S variants) are comparable with bop_toolkit's numpy
 3. If there is any continuous symmetry, the result is ``[(R_c R_d, R_c t_d + t_c) for d in trans_disc for c in
    trans_cont]`` (discrete index outer, continuous inner); otherwise ``trans_disc``.
 
+Numerics: the continuous-sample rotations ``R_i`` are bit-identical to bop_toolkit's (same scalar operations in
+the same order, ``math.sin``/``math.cos``); the products ``R_c R_d`` and ``R_c t_d`` use sequential sums
+``(a0 b0 + a1 b1) + a2 b2`` and may differ from numpy's BLAS ``dot`` (which can use FMA) in the last bit
+(measured: <= 1.2e-16 on R, <= 1e-15 relative on t).
+
 A transform (R, t) maps model points ``x -> R x + t`` in the model frame; the pose ``T_co`` of an object is
 equivalent to ``T_co @ [R t; 0 1]`` for every member of the set.
 """
