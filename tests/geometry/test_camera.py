@@ -135,6 +135,8 @@ def test_zoom_K_errors():
         zoom_K(K, torch.tensor([0.0, 0.0, 10.0, 10.0]), (0, 10))
     with pytest.raises(InvalidInputError, match=r"zoom_K: box_xywh\[1\] has width/height \[10.0, -2.0\]"):
         zoom_K(K, torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, -2.0]]), (8, 8))
+    with pytest.raises(InvalidInputError, match=r"zoom_K: box_xywh has width/height \[0.0, 10.0\]"):
+        zoom_K(K, torch.tensor([0.0, 0.0, 0.0, 10.0]), (8, 8))
     with pytest.raises(ShapeError, match=r"crop_K: box_xywh must have shape \[\*, 4\], got \[3\]"):
         crop_K(K, torch.zeros(3))
 

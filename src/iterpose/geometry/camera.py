@@ -24,8 +24,9 @@ _K_TOL = 1e-6
 
 def _first_bad(mask: torch.Tensor) -> tuple[int, ...]:
     """Index (over the leading dims) of the first True in ``mask``."""
-    flat = int(torch.nonzero(mask.reshape(-1))[0, 0])
-    return tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), mask.shape)) if mask.ndim else ()
+    if mask.ndim == 0:
+        return ()
+    return tuple(int(i) for i in torch.nonzero(mask)[0])
 
 
 def validate_K(K: torch.Tensor, name: str = "K") -> torch.Tensor:
@@ -164,9 +165,10 @@ def zoom_K(K: torch.Tensor, box_xywh: torch.Tensor, out_hw: tuple[int, int]) -> 
     box = box_xywh.to(K)
     bad = (box[..., 2] <= 0) | (box[..., 3] <= 0)
     if bool(bad.any()):
+        idx = _first_bad(bad)
+        label = f"box_xywh[{', '.join(map(str, idx))}]" if idx else "box_xywh"
         raise InvalidInputError(
-            f"{fn}: box_xywh{list(_first_bad(bad))} has width/height {box[_first_bad(bad)][2:].tolist()}; "
-            f"both must be > 0 pixels"
+            f"{fn}: {label} has width/height {box[idx][2:].tolist()}; both must be > 0 pixels"
         )
     out_h, out_w = out_hw
     batch = torch.broadcast_shapes(K.shape[:-2], box.shape[:-1])
