@@ -230,7 +230,8 @@ def test_gradcheck():
     g = torch.Generator().manual_seed(8)
     for w in (torch.zeros(3, dtype=F64), torch.full((3,), 1e-5, dtype=F64), torch.randn(2, 3, generator=g, dtype=F64)):
         assert torch.autograd.gradcheck(axis_angle_to_matrix, (w.clone().requires_grad_(),))
-    assert torch.autograd.gradcheck(rotation_6d_to_matrix, (torch.randn(3, 6, generator=g, dtype=F64).requires_grad_(),))
+    d6 = torch.randn(3, 6, generator=g, dtype=F64).requires_grad_()
+    assert torch.autograd.gradcheck(rotation_6d_to_matrix, (d6,))
     assert torch.autograd.gradcheck(quaternion_to_matrix, (torch.randn(3, 4, generator=g, dtype=F64).requires_grad_(),))
     assert torch.autograd.gradcheck(euler_to_matrix, (torch.randn(3, 3, generator=g, dtype=F64).requires_grad_(),))
     R = axis_angle_to_matrix(torch.randn(3, 3, generator=g, dtype=F64)).requires_grad_()
