@@ -24,7 +24,9 @@ def _png(path: Path, w: int, h: int) -> None:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""),
+    )
 
 
 def _ply(path: Path, scale: float = 1.0, colours: bool = True) -> None:
@@ -52,7 +54,8 @@ def make_bop(root: Path) -> Path:
     for d in ("models", "models_eval"):
         (root / d / "models_info.json").write_text(json.dumps(info))
     k_small = [57.2, 0.0, 32.5, 0.0, 57.3, 24.2, 0.0, 0.0, 1.0]
-    (root / "camera.json").write_text(json.dumps({"fx": 57.2, "fy": 57.3, "cx": 32.5, "cy": 24.2, "width": 64, "height": 48, "depth_scale": 1.0}))  # fmt: skip
+    camera = {"fx": 57.2, "fy": 57.3, "cx": 32.5, "cy": 24.2, "width": 64, "height": 48, "depth_scale": 1.0}
+    (root / "camera.json").write_text(json.dumps(camera))
     scene = root / "test" / "000002"
     (scene / "rgb").mkdir(parents=True)
     for im in (3, 8):
@@ -168,7 +171,8 @@ def test_translation_in_metres_warns(bop):
 
 def test_model_in_metres_and_bad_target(bop):
     _ply(bop / "models" / "obj_000005.ply", scale=0.001)
-    _edit_json(bop / "test_targets_bop19.json", lambda t: t.append({"im_id": 3, "inst_count": 1, "obj_id": 1, "scene_id": 9}))  # fmt: skip
+    extra = {"im_id": 3, "inst_count": 1, "obj_id": 1, "scene_id": 9}
+    _edit_json(bop / "test_targets_bop19.json", lambda t: t.append(extra))
     errors = _errors(check_dataset(bop))
     assert errors[0][0] == "models/obj_000005.ply"
     assert errors[0][1].startswith("diameter is 0.0484 mm with unit='mm'") and errors[0][1].endswith("unit='m'")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from iterpose.errors import DataFormatError, InvalidInputError, MeshError, MissingFileError, UnitError
-from iterpose.mesh import ModelInfo, load_mesh, load_objects, load_points_mm, save_models_info
+from iterpose.mesh import ModelInfo, load_mesh, load_objects, load_points_mm, pts_diameter, save_models_info
 
 
 def brute_diameter(p: np.ndarray) -> float:
@@ -341,6 +341,10 @@ def test_lmo_load_objects_and_eval_points(lmo_dir):
     np.testing.assert_allclose(
         objs[10].symmetries_discrete[0, 0].numpy(), [-0.999964, -0.00333777, -0.0077452, 0.232611e-3], rtol=1e-6
     )
+    ascii_pts = load_points_mm(lmo_dir / "models" / "obj_000001.ply")
+    np.testing.assert_array_equal(ascii_pts, bop_load_ply_pts(lmo_dir / "models" / "obj_000001.ply"))
+    assert round(pts_diameter(ascii_pts), 3) == infos["1"]["diameter"] == 102.099
     pts = load_points_mm(lmo_dir / "models_eval" / "obj_000001.ply")
+    np.testing.assert_array_equal(pts, bop_load_ply_pts(lmo_dir / "models_eval" / "obj_000001.ply"))
     assert pts.shape == (2825, 3) and pts.dtype == np.float64
     np.testing.assert_array_equal(pts.astype(np.float32).astype(np.float64), pts)  # binary float32 widened

@@ -144,7 +144,9 @@ def _check_camera_json(root: Path, rep: _Report) -> tuple[int, int] | None:
 
 def _check_models(root: Path, rep: _Report, unit: str, check_meshes: bool) -> set[int]:
     """Models folders; returns the object ids that have a model."""
-    model_dirs = sorted(p for p in root.iterdir() if p.is_dir() and (p.name == "models" or p.name.startswith("models_")))
+    model_dirs = sorted(
+        p for p in root.iterdir() if p.is_dir() and (p.name == "models" or p.name.startswith("models_"))
+    )
     render_dirs = [p for p in model_dirs if p.name != "models_eval"]
     if not render_dirs:
         rep.add("error", str(root), "no models/ folder (BOP: models/obj_000001.ply, ... and models/models_info.json)")
@@ -184,7 +186,12 @@ def _check_scene_camera(path: Path, rel: str, rep: _Report, size) -> set[int] | 
             continue
         if "cam_K" not in cam:
             if "cam_model" in cam:
-                rep.add("info", where, "cam_model (not a pinhole cam_K): intrinsics not checked", kind=(rel, "cam_model"))
+                rep.add(
+                    "info",
+                    where,
+                    "cam_model (not a pinhole cam_K): intrinsics not checked",
+                    kind=(rel, "cam_model"),
+                )
             else:
                 rep.add("error", where, "missing 'cam_K' (9 row-major floats)", kind=(rel, "no cam_K"))
             continue
@@ -207,28 +214,53 @@ def _check_instance(inst, where: str, rel: str, rep: _Report, model_ids: set[int
         rep.add("error", where, f"obj_id must be an integer, got {oid!r}", kind=(rel, "obj_id"))
         oid = None
     elif model_ids and oid not in model_ids:
-        rep.add("error", where, f"obj_id {oid} has no model in models/ (ids: {sorted(model_ids)})", kind=(rel, "no model"))
+        rep.add(
+            "error",
+            where,
+            f"obj_id {oid} has no model in models/ (ids: {sorted(model_ids)})",
+            kind=(rel, "no model"),
+        )
     R = _numbers(inst.get("cam_R_m2c"), 9)
     t = _numbers(inst.get("cam_t_m2c"), 3)
     if R is None:
-        rep.add("error", f"{where}.cam_R_m2c", f"expected 9 finite numbers, got {inst.get('cam_R_m2c')!r:.80}", kind=(rel, "R"))
+        rep.add(
+            "error",
+            f"{where}.cam_R_m2c",
+            f"expected 9 finite numbers, got {inst.get('cam_R_m2c')!r:.80}",
+            kind=(rel, "R"),
+        )
     if t is None:
-        rep.add("error", f"{where}.cam_t_m2c", f"expected 3 finite numbers (mm), got {inst.get('cam_t_m2c')!r:.80}", kind=(rel, "t"))
+        rep.add(
+            "error",
+            f"{where}.cam_t_m2c",
+            f"expected 3 finite numbers (mm), got {inst.get('cam_t_m2c')!r:.80}",
+            kind=(rel, "t"),
+        )
     if R is None or t is None or (t == -1).all():  # BOP placeholder for fully occluded instances
         return oid
     R = R.reshape(3, 3)
     orth = float(np.abs(R @ R.T - np.eye(3)).max())
     if orth > 0.1 or np.linalg.det(R) < 0:
-        rep.add("error", f"{where}.cam_R_m2c", f"not a rotation (|R R^T - I| = {orth:.3g}, det = {np.linalg.det(R):.3g})", kind=(rel, "not rotation"))
+        rep.add(
+            "error",
+            f"{where}.cam_R_m2c",
+            f"not a rotation (|R R^T - I| = {orth:.3g}, det = {np.linalg.det(R):.3g})",
+            kind=(rel, "not rotation"),
+        )
     elif orth > 1e-2:
-        rep.add("warning", f"{where}.cam_R_m2c", f"only roughly a rotation (|R R^T - I| = {orth:.3g})", kind=(rel, "rough rotation"))
+        rep.add(
+            "warning",
+            f"{where}.cam_R_m2c",
+            f"only roughly a rotation (|R R^T - I| = {orth:.3g})",
+            kind=(rel, "rough rotation"),
+        )
     if t[2] <= 0:
         rep.add("error", f"{where}.cam_t_m2c", f"object behind the camera (z = {t[2]:g} mm)", kind=(rel, "behind"))
     elif np.linalg.norm(t) < 10:
         rep.add(
             "warning", f"{where}.cam_t_m2c", f"|t| = {np.linalg.norm(t):.3g} mm is tiny: is it in metres? BOP uses mm",
             kind=(rel, "t unit"),
-        )  # fmt: skip
+        )
     return oid
 
 
@@ -247,7 +279,11 @@ def _check_scene(scene: Path, split: str, rep: _Report, size, model_ids: set[int
         first = next((p for p in sorted(img_dir.iterdir()) if p.suffix.lower() == ".png"), None)
         im_size = _png_size(first) if first is not None else None
         if im_size is not None and size is not None and tuple(im_size) != tuple(size):
-            rep.add("warning", f"{rel}/{img_dir.name}/{first.name}", f"image is {im_size[0]}x{im_size[1]} but camera.json says {size[0]}x{size[1]}")
+            rep.add(
+                "warning",
+                f"{rel}/{img_dir.name}/{first.name}",
+                f"image is {im_size[0]}x{im_size[1]} but camera.json says {size[0]}x{size[1]}",
+            )
         size = size or im_size
     out["extras"] = {d for d in ("depth", "mask", "mask_visib") if (scene / d).is_dir()}
     cam_ids = None
@@ -265,12 +301,17 @@ def _check_scene(scene: Path, split: str, rep: _Report, size, model_ids: set[int
             gt = {}
             for key, insts in content.items():
                 if not key.lstrip("-").isdigit() or not isinstance(insts, list):
-                    rep.add("error", f"{gt_rel}[{key!r}]", "expected an integer image id mapping to a list of instances", kind=(gt_rel, "bad key"))
+                    rep.add(
+                        "error",
+                        f"{gt_rel}[{key!r}]",
+                        "expected an integer image id mapping to a list of instances",
+                        kind=(gt_rel, "bad key"),
+                    )
                     continue
                 gt[int(key)] = Counter(
                     oid for i, inst in enumerate(insts)
                     if (oid := _check_instance(inst, f"{gt_rel}[{key!r}][{i}]", gt_rel, rep, model_ids)) is not None
-                )  # fmt: skip
+                )
                 gt_len[int(key)] = len(insts)
         elif content is not None:
             rep.add("error", gt_rel, "expected a JSON object keyed by image id")
@@ -285,7 +326,12 @@ def _check_scene(scene: Path, split: str, rep: _Report, size, model_ids: set[int
             for k, v in info.items():
                 if k.lstrip("-").isdigit() and int(k) in gt and (not isinstance(v, list) or len(v) != gt_len[int(k)]):
                     n = len(v) if isinstance(v, list) else "no list"
-                    rep.add("error", f"{info_rel}[{k!r}]", f"{n} entries but scene_gt.json has {gt_len[int(k)]}; they must align by gt_id", kind=(info_rel, "length"))
+                    rep.add(
+                        "error",
+                        f"{info_rel}[{k!r}]",
+                        f"{n} entries but scene_gt.json has {gt_len[int(k)]}; they must align by gt_id",
+                        kind=(info_rel, "length"),
+                    )
     listed = set(cam_ids or ()) | set(gt or ())
     if cam_ids is not None and gt is not None and (only_gt := sorted(set(gt) - cam_ids)):
         rep.add("error", f"{rel}/scene_camera.json", f"no cam_K for images {only_gt[:5]} that have ground truth")
@@ -294,7 +340,7 @@ def _check_scene(scene: Path, split: str, rep: _Report, size, model_ids: set[int
             rep.add(
                 "error", f"{rel}/{img_dir.name}/{im_id:06d}.png", "image missing (listed in scene_camera/scene_gt)",
                 kind=(rel, "missing image"),
-            )  # fmt: skip
+            )
     out["images"] = image_ids & listed if listed else image_ids
     out["gt"] = gt
     return out
@@ -339,9 +385,10 @@ def _check_targets(root: Path, split: str, scenes: dict[int, dict], model_ids: s
             if gt is not None and gt.get(iid, Counter())[oid] < n:
                 rep.add(
                     "error", where,
-                    f"inst_count {n} but scene_gt.json has {gt.get(iid, Counter())[oid]} instances of obj {oid} in image {iid}",
+                    f"inst_count {n} but scene_gt.json has {gt.get(iid, Counter())[oid]} instances of obj {oid} "
+                    f"in image {iid}",
                     kind=(rel, "gt count"),
-                )  # fmt: skip
+                )
 
 
 def check_dataset(root: str | Path, split: str = "test", unit: str = "mm", check_meshes: bool = True) -> list[Finding]:

@@ -204,7 +204,11 @@ def check_models_dir(
     findings: list[Finding] = []
     if not files:
         findings.append(
-            Finding("error", label, f"no mesh named obj_<id> with suffix {'/'.join(MESH_SUFFIXES)} (BOP: obj_000001.ply)")
+            Finding(
+                "error",
+                label,
+                f"no mesh named obj_<id> with suffix {'/'.join(MESH_SUFFIXES)} (BOP: obj_000001.ply)",
+            )
         )
     info_path = folder / "models_info.json"
     infos: dict[int, ModelInfo] | None = None
@@ -212,7 +216,9 @@ def check_models_dir(
         try:
             infos = load_models_info(info_path)
         except IterposeError as exc:
-            findings.append(Finding("error", f"{label}/models_info.json", str(exc).replace(f"{info_path}", "").strip(": ")))
+            findings.append(
+                Finding("error", f"{label}/models_info.json", str(exc).replace(f"{info_path}", "").strip(": ")),
+            )
     elif require_info:
         findings.append(
             Finding(
