@@ -14,6 +14,48 @@ from iterpose.render._fixed_point import BAND_ROWS, GUARD_BAND_PX, SUBPIXEL
 __all__ = ["rasterize_numba"]
 
 
+@numba.njit(cache=True, inline="always")
+def _setup(vx, vy, viz, vok, faces, b, f, ox, oy, h, w, sub):  # pragma: no cover
+    """Triangle setup: winding, twice-area, tie biases, bbox in window pixels. First item False = not drawn."""
+    i0 = faces[f, 0]
+    i1 = faces[f, 1]
+    i2 = faces[f, 2]
+    z = np.int64(0)
+    if not (vok[b, i0] and vok[b, i1] and vok[b, i2]):
+        return False, z, z, z, z, z, z, z, z, z, z, z, z, z, z, 0.0, 0.0, 0.0
+    ax = vx[b, i0]
+    ay = vy[b, i0]
+    bx = vx[b, i1]
+    by = vy[b, i1]
+    cx = vx[b, i2]
+    cy = vy[b, i2]
+    za = viz[b, i0]
+    zb = viz[b, i1]
+    zc = viz[b, i2]
+    A = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    if A < 0:
+        bx, cx = cx, bx
+        by, cy = cy, by
+        zb, zc = zc, zb
+        A = -A
+    jlo = max(-((-min(ax, min(bx, cx))) // sub) - ox, 0)
+    jhi = min((max(ax, max(bx, cx)) // sub) - ox, w - 1)
+    ilo = max(-((-min(ay, min(by, cy))) // sub) - oy, 0)
+    ihi = min((max(ay, max(by, cy)) // sub) - oy, h - 1)
+    ok = A != 0 and jlo <= jhi and ilo <= ihi
+    # bias of the weight opposite each edge: edge b->c gives w_a, c->a gives w_b, a->b gives w_c
+    dx = cx - bx
+    dy = cy - by
+    ba = z if (dy < 0 or (dy == 0 and dx > 0)) else z - 1
+    dx = ax - cx
+    dy = ay - cy
+    bb = z if (dy < 0 or (dy == 0 and dx > 0)) else z - 1
+    dx = bx - ax
+    dy = by - ay
+    bc = z if (dy < 0 or (dy == 0 and dx > 0)) else z - 1
+    return ok, ax, ay, bx, by, cx, cy, A, ba, bb, bc, jlo, jhi, ilo, ihi, za, zb, zc
+
+
 @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
 def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id, depth):  # pragma: no cover
     B = verts.shape[0]
@@ -42,94 +84,36 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
         viz[b, k] = 1.0 / Z
         vok[b, k] = True
 
-    # 2. triangle setup: winding, twice-area, tie biases, bbox in window pixels
-    ti = np.empty((B * F, 14), np.int64)
-    tf = np.empty((B * F, 3), np.float64)
-    tvalid = np.zeros(B * F, np.bool_)
+    # 2. which row bands each triangle touches (band_lo > band_hi: not drawn); the rest of the setup is
+    #    recomputed where the triangle is drawn, which is cheaper than storing it
+    nb = (h + band_rows - 1) // band_rows
+    band_lo = np.empty(B * F, np.int32)
+    band_hi = np.empty(B * F, np.int32)
     for t in prange(B * F):
         b = t // F
-        f = t - b * F
-        i0 = faces[f, 0]
-        i1 = faces[f, 1]
-        i2 = faces[f, 2]
-        if not (vok[b, i0] and vok[b, i1] and vok[b, i2]):
-            continue
-        ax = vx[b, i0]
-        ay = vy[b, i0]
-        bx = vx[b, i1]
-        by = vy[b, i1]
-        cx = vx[b, i2]
-        cy = vy[b, i2]
-        za = viz[b, i0]
-        zb = viz[b, i1]
-        zc = viz[b, i2]
-        A = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-        if A == 0:
-            continue
-        if A < 0:
-            bx, cx = cx, bx
-            by, cy = cy, by
-            zb, zc = zc, zb
-            A = -A
-        ox = offsets[b, 0]
-        oy = offsets[b, 1]
-        jlo = -((-min(ax, min(bx, cx))) // sub) - ox
-        jhi = (max(ax, max(bx, cx)) // sub) - ox
-        ilo = -((-min(ay, min(by, cy))) // sub) - oy
-        ihi = (max(ay, max(by, cy)) // sub) - oy
-        jlo = max(jlo, 0)
-        ilo = max(ilo, 0)
-        jhi = min(jhi, w - 1)
-        ihi = min(ihi, h - 1)
-        if jlo > jhi or ilo > ihi:
-            continue
-        # bias of the weight opposite each edge: edge b->c gives w_a, c->a gives w_b, a->b gives w_c
-        dx = cx - bx
-        dy = cy - by
-        ba = 0 if (dy < 0 or (dy == 0 and dx > 0)) else -1
-        dx = ax - cx
-        dy = ay - cy
-        bb = 0 if (dy < 0 or (dy == 0 and dx > 0)) else -1
-        dx = bx - ax
-        dy = by - ay
-        bc = 0 if (dy < 0 or (dy == 0 and dx > 0)) else -1
-        ti[t, 0] = ax
-        ti[t, 1] = ay
-        ti[t, 2] = bx
-        ti[t, 3] = by
-        ti[t, 4] = cx
-        ti[t, 5] = cy
-        ti[t, 6] = A
-        ti[t, 7] = ba
-        ti[t, 8] = bb
-        ti[t, 9] = bc
-        ti[t, 10] = jlo
-        ti[t, 11] = jhi
-        ti[t, 12] = ilo
-        ti[t, 13] = ihi
-        tf[t, 0] = za
-        tf[t, 1] = zb
-        tf[t, 2] = zc
-        tvalid[t] = True
+        r = _setup(vx, vy, viz, vok, faces, b, t - b * F, offsets[b, 0], offsets[b, 1], h, w, sub)
+        if r[0]:
+            band_lo[t] = r[13] // band_rows
+            band_hi[t] = r[14] // band_rows
+        else:
+            band_lo[t] = 1
+            band_hi[t] = 0
 
     # 3. stable binning of triangles into (image, row band) lists (counting sort)
-    nb = (h + band_rows - 1) // band_rows
     counts = np.zeros(B * nb + 1, np.int64)
     for t in range(B * F):
-        if tvalid[t]:
-            b = t // F
-            for q in range(ti[t, 12] // band_rows, ti[t, 13] // band_rows + 1):
-                counts[b * nb + q + 1] += 1
+        base = (t // F) * nb + 1
+        for q in range(band_lo[t], band_hi[t] + 1):
+            counts[base + q] += 1
     for q in range(B * nb):
         counts[q + 1] += counts[q]
     fill = counts[:-1].copy()
-    lst = np.empty(counts[B * nb], np.int64)
+    lst = np.empty(counts[B * nb], np.int32)
     for t in range(B * F):
-        if tvalid[t]:
-            b = t // F
-            for q in range(ti[t, 12] // band_rows, ti[t, 13] // band_rows + 1):
-                lst[fill[b * nb + q]] = t
-                fill[b * nb + q] += 1
+        base = (t // F) * nb
+        for q in range(band_lo[t], band_hi[t] + 1):
+            lst[fill[base + q]] = t - (t // F) * F
+            fill[base + q] += 1
 
     # 4. rasterise each band; a band's rows belong to one thread only
     for q in prange(B * nb):
@@ -143,25 +127,12 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
         ox = offsets[b, 0]
         oy = offsets[b, 1]
         for k in range(counts[q], counts[q + 1]):
-            t = lst[k]
-            f = np.int32(t - b * F)
-            ax = ti[t, 0]
-            ay = ti[t, 1]
-            bx = ti[t, 2]
-            by = ti[t, 3]
-            cx = ti[t, 4]
-            cy = ti[t, 5]
-            Af = np.float64(ti[t, 6])
-            ba = ti[t, 7]
-            bb = ti[t, 8]
-            bc = ti[t, 9]
-            jlo = ti[t, 10]
-            jhi = ti[t, 11]
-            ilo = max(ti[t, 12], r0)
-            ihi = min(ti[t, 13], r1)
-            za = tf[t, 0]
-            zb = tf[t, 1]
-            zc = tf[t, 2]
+            f = lst[k]
+            (ok, ax, ay, bx, by, cx, cy, A, ba, bb, bc, jlo, jhi, ilo, ihi, za, zb, zc) = _setup(
+                vx, vy, viz, vok, faces, b, f, ox, oy, h, w, sub)
+            Af = np.float64(A)
+            ilo = max(ilo, r0)
+            ihi = min(ihi, r1)
             sa = -(cy - by) * sub
             sb = -(ay - cy) * sub
             sc = -(by - ay) * sub
