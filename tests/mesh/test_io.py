@@ -88,7 +88,7 @@ def test_obj_id_needed_when_name_has_none(tmp_path, tet):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(MissingFileError, match="obj_000001.ply does not exist"):
+    with pytest.raises(MissingFileError, match="obj_000001.ply: file does not exist"):
         load_mesh(tmp_path / "obj_000001.ply")
 
 

@@ -143,7 +143,7 @@ def read_raw_mesh(path: str | Path) -> RawMesh:
 
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"load_mesh: mesh file {path} does not exist")
+        raise MissingFileError(f"load_mesh: {path}: file does not exist")
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise DataFormatError(
             f"load_mesh: {path}: unsupported file type {path.suffix!r}; supported: {', '.join(MESH_SUFFIXES)}"
@@ -160,7 +160,7 @@ def read_raw_mesh(path: str | Path) -> RawMesh:
         raise
     except Exception as exc:  # trimesh raises anything from KeyError to ValueError on a corrupt file
         raise DataFormatError(
-            f"load_mesh: {path} is corrupt or not a valid {path.suffix.lstrip('.').upper()} mesh "
+            f"load_mesh: {path}: corrupt or not a valid {path.suffix.lstrip('.').upper()} mesh "
             f"({type(exc).__name__}: {exc}); re-export it (e.g. from MeshLab or Blender)"
         ) from None
     props = _ply_props(mesh) if path.suffix.lower() == ".ply" else None
