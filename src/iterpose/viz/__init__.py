@@ -1,5 +1,15 @@
-"""Pictures: pose overlays (contours on the image)."""
+"""Pictures: pose overlays (contours on the image) and strips of refinement iterations."""
 
 from iterpose.viz.overlay import POSE_COLORS, ContourLayer, draw_contours, save_png, to_uint8_hwc
+from iterpose.viz.refinement import iteration_strip, pose_masks, refinement_overlay
 
-__all__ = ["POSE_COLORS", "ContourLayer", "draw_contours", "save_png", "to_uint8_hwc"]
+__all__ = [
+    "POSE_COLORS",
+    "ContourLayer",
+    "draw_contours",
+    "save_png",
+    "to_uint8_hwc",
+    "pose_masks",
+    "refinement_overlay",
+    "iteration_strip",
+]

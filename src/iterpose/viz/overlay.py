@@ -64,15 +64,15 @@ def draw_contours(image: np.ndarray | torch.Tensor, layers: Sequence[ContourLaye
             raise ShapeError(f"draw_contours: layer {layer.label!r} mask is {mask.shape}, image is {canvas.shape[:2]}")
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(canvas, contours, -1, tuple(int(c) for c in layer.color), layer.thickness, cv2.LINE_AA)
-    if legend:
-        y = 18
-        for layer in layers:
-            if not layer.label:
-                continue
+    labelled = [layer for layer in layers if layer.label] if legend else []
+    if labelled:
+        width = 34 + 8 * max(len(layer.label) for layer in labelled)
+        box = canvas[4 : 10 + 18 * len(labelled), 4:width]
+        box[:] = (box * 0.35).astype(np.uint8)  # darken behind the legend so it reads on any image
+        for k, layer in enumerate(labelled):
+            y = 18 + 18 * k
             cv2.rectangle(canvas, (8, y - 10), (20, y + 2), tuple(int(c) for c in layer.color), -1)
-            cv2.putText(canvas, layer.label, (26, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
             cv2.putText(canvas, layer.label, (26, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
-            y += 18
     return canvas
 
 
