@@ -29,7 +29,7 @@ Backend = Literal["auto", "numba", "torch"]
 
 # Projected vertices must lie within +-GUARD_BAND_PX pixels of the image origin; triangles with a vertex outside
 # are not drawn. It keeps the fixed-point edge functions exact in int64 (see raster.py).
-GUARD_BAND_PX = 1 << 16
+GUARD_BAND_PX = 1 << 18
 
 
 def check_backend(backend: str, fn: str) -> str:
