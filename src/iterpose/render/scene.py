@@ -86,15 +86,21 @@ def _check_models(models: Sequence["ObjectModel"], n: int, fn: str) -> None:
                          f"per instance.")
 
 
-def _to_camera(model: "ObjectModel", T_co: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Vertices ``[n, V, 3]`` and vertex normals ``[n, V, 3]`` of ``model`` in the camera frames of ``T_co``."""
+def _vertices_to_camera(model: "ObjectModel", T_co: torch.Tensor) -> torch.Tensor:
+    """Vertices ``[n, V, 3]`` of ``model`` in the camera frames of ``T_co [n, 4, 4]`` (metres)."""
     dtype = torch.promote_types(T_co.dtype, model.vertices.dtype)
-    R = T_co[:, :3, :3].to(dtype)
-    t = T_co[:, :3, 3].to(dtype)
     v = model.vertices.to(T_co.device, dtype)
+    return v @ T_co[:, :3, :3].to(dtype).transpose(1, 2) + T_co[:, :3, 3].to(dtype)[:, None]
+
+
+def _to_camera(model: "ObjectModel", T_co: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Vertices ``[n, V, 3]`` and vertex normals ``[n, V, 3]`` of ``model`` in the camera frames of ``T_co``
+    (normals computed from the faces when the model has none)."""
+    dtype = torch.promote_types(T_co.dtype, model.vertices.dtype)
     n = model.vertex_normals
-    n = vertex_normals(v, model.faces.to(T_co.device)) if n is None else n.to(T_co.device, dtype)
-    return v @ R.transpose(1, 2) + t[:, None], n @ R.transpose(1, 2)
+    if n is None:
+        n = vertex_normals(model.vertices.to(T_co.device, dtype), model.faces.to(T_co.device))
+    return _vertices_to_camera(model, T_co), n.to(T_co.device, dtype) @ T_co[:, :3, :3].to(dtype).transpose(1, 2)
 
 
 def _albedo(model: "ObjectModel", device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -109,6 +115,22 @@ def _groups(models: Sequence["ObjectModel"]) -> list[list[int]]:
     for k, m in enumerate(models):
         groups.setdefault(id(m), []).append(k)
     return list(groups.values())
+
+
+def _instance_rasters(models, T_co, K, height, width, crop, near_m, backend, normals=True):
+    """Rasterise each instance alone, one batched call per distinct model. Yields, per group, ``(indices,
+    vertices_cam [n, V, 3], normals_cam [n, V, 3] | None, faces, Raster)``."""
+    for idx in _groups(models):
+        m = models[idx[0]]
+        sel = torch.tensor(idx, device=T_co.device)
+        if normals:
+            vc, nc = _to_camera(m, T_co[sel])
+        else:
+            vc, nc = _vertices_to_camera(m, T_co[sel]), None
+        faces = m.faces.to(T_co.device)
+        r = rasterize(vc, faces, K[sel.to(K.device)], height, width, crop=None if crop is None else crop[idx],
+                      near_m=near_m, backend=backend)
+        yield idx, vc, nc, faces, r
 
 
 def render_objects(models: Sequence["ObjectModel"], T_co: torch.Tensor, K: torch.Tensor, height: int, width: int,
@@ -139,13 +161,8 @@ def render_objects(models: Sequence["ObjectModel"], T_co: torch.Tensor, K: torch
     crop_off, h, w = check_crop(crop, N, height, width, fn)
     crop_t = None if crop is None else torch.cat([crop_off, torch.tensor([[w, h]]).expand(N, 2)], 1)
     parts, order = [], []
-    for idx in _groups(models):
+    for idx, vc, nc, faces, r in _instance_rasters(models, T_co, K, height, width, crop_t, near_m, backend):
         m = models[idx[0]]
-        sel = torch.tensor(idx, device=T_co.device)
-        vc, nc = _to_camera(m, T_co[sel])
-        faces = m.faces.to(T_co.device)
-        r = rasterize(vc, faces, K[sel], height, width, crop=None if crop_t is None else crop_t[idx],
-                      near_m=near_m, backend=backend)
         albedo = _albedo(m, T_co.device, vc.dtype).expand(len(idx), -1, -1)
         out = interpolate(torch.cat([albedo, nc, vc[..., 2:]], dim=-1), r, vc, faces)
         parts.append((out, r.face_id))
@@ -197,8 +214,10 @@ def render_scene(models: Sequence["ObjectModel"], T_co: torch.Tensor, K: torch.T
                                 f"range [{int(image_index.min())}, {int(image_index.max())}].")
     dev = T_co.device
     img = image_index.to("cpu", torch.int64)
-    full = render_objects(models, T_co, K[img.to(K.device)], height, width, shading=False, near_m=near_m,
-                          backend=backend).mask
+    Ki = K[img.to(K.device)]
+    full = torch.zeros(N, height, width, dtype=torch.bool, device=dev)
+    for idx, _, _, _, r in _instance_rasters(models, T_co, Ki, height, width, None, near_m, backend, normals=False):
+        full[torch.tensor(idx, device=dev)] = r.face_id.to(dev) >= 0
     dtype = torch.promote_types(T_co.dtype, torch.float32)
     rgb_l, depth_l, inst_l = [], [], []
     for b in range(B):
@@ -258,6 +277,6 @@ def render_depth(model: "ObjectModel", T_co: torch.Tensor, K: torch.Tensor, heig
     T_co = check_T_co(T_co, fn)
     height, width = check_size(height, width, fn)
     K = check_K(K, T_co.shape[0], fn)
-    vc, _ = _to_camera(model, T_co.detach())
+    vc = _vertices_to_camera(model, T_co.detach())
     r: Raster = rasterize(vc, model.faces.to(T_co.device), K, height, width, near_m=near_m, backend=backend)
     return r.depth_m[0] if single else r.depth_m
