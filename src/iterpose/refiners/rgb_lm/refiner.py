@@ -1,0 +1,260 @@
+"""`RgbLM`: a training-free render-and-compare refiner (Levenberg-Marquardt on a region + photometric energy).
+
+Per object, on a zoomed crop around the initial pose (:mod:`iterpose.refiners.crops`):
+
+1. the object's render proxy (:mod:`iterpose.refiners.proxy_mesh`) is rendered with its vertex colours;
+2. the cost is ``weight_region * E_region + weight_photometric * E_photo``: the PWP3D/RBOT region energy
+   (:mod:`iterpose.refiners.rgb_lm.region`; colour histograms of the initial silhouette and of a band around it)
+   and the robust photometric error with gain/bias per channel (:mod:`iterpose.refiners.photometric`) on the
+   silhouette's interior;
+3. Levenberg-Marquardt (:mod:`iterpose.refiners.lm`): a step is kept only if the cost decreases.
+
+Occlusion: pixels where another object of the same image is in front (all objects rendered at their initial
+poses) are neither foreground nor background evidence. Accept test: at the end the initial and the refined pose
+are compared on an energy that re-estimates the colour histograms from each pose's own silhouette (so the
+initial pose's histograms do not favour it) plus the photometric cost; the initial pose is kept
+(``KEPT_INITIAL_WORSE``) unless the refined one is lower by more than ``accept_margin``. A result more than
+``max_rotation_deg`` / ``max_translation_rel`` x diameter from the initial pose is ``DIVERGED``.
+
+Score (0..1): at the returned pose, with histograms from its own silhouette, the mean foreground posterior over
+the visible silhouette times the fraction of the background band whose pixels are classified background
+(``P_f < 0.5``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import torch
+
+from iterpose.errors import InvalidInputError
+from iterpose.geometry import rotation_angle
+from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineStatus, RefineTimings
+from iterpose.refiners.crops import crop_intrinsics, sample_crops, sphere_crop_boxes
+from iterpose.refiners.lm import apply_step, damped_step, lm_accept, step_too_large
+from iterpose.refiners.photometric import erode, image_gradients, photometric_terms
+from iterpose.refiners.proxy_mesh import CropRender, ProxyMesh, make_proxy_mesh, render_proxies
+from iterpose.refiners.rgb_lm.config import RgbLMConfig
+from iterpose.refiners.rgb_lm.region import (
+    color_histograms,
+    posteriors,
+    region_energy,
+    region_terms,
+    signed_distance,
+)
+
+__all__ = ["RgbLM"]
+
+
+@dataclass(frozen=True, eq=False)
+class _Scene:
+    """Per-object fixed data of one refine call (M objects, S x S crops)."""
+
+    proxies: list
+    diameter: torch.Tensor  # [M]
+    K_crop: torch.Tensor  # [M, 3, 3]
+    observed: torch.Tensor  # [M, 3, S, S] blurred observed crop
+    grad_u: torch.Tensor
+    grad_v: torch.Tensor
+    valid: torch.Tensor  # [M, S, S] bool: in the image and not occluded
+    Pf: torch.Tensor  # [M, S, S] foreground posterior from the initial silhouette
+    raw: torch.Tensor  # [M, 3, S, S] observed crop (unblurred)
+
+
+@dataclass(frozen=True, eq=False)
+class _Terms:
+    cost: torch.Tensor
+    H: torch.Tensor
+    g: torch.Tensor
+
+
+class RgbLM(Refiner):
+    """Training-free RGB render-and-compare refiner (see the module docstring).
+
+    Args:
+        objects: ``{obj_id: ObjectModel}`` (vertex colours are used; models without colours render grey).
+        config: :class:`RgbLMConfig`.
+
+    Example:
+        >>> from iterpose.mesh import example_object
+        >>> refiner = RgbLM({1: example_object()})
+        >>> refiner.default_iterations
+        12
+    """
+
+    def __init__(self, objects: Mapping[int, object], config: RgbLMConfig | None = None) -> None:
+        if not isinstance(objects, Mapping) or not objects:
+            raise InvalidInputError("RgbLM: objects must be a non-empty dict {obj_id: ObjectModel}, got "
+                                    f"{type(objects).__name__} of length {len(objects) if hasattr(objects, '__len__') else '?'}.")
+        config = RgbLMConfig() if config is None else config
+        if not isinstance(config, RgbLMConfig):
+            raise InvalidInputError(f"RgbLM: config must be an RgbLMConfig, got {type(config).__name__}.")
+        self.objects = MappingProxyType({int(k): v for k, v in objects.items()})
+        self.config = config
+        self.default_iterations = config.iterations
+        self._proxies: dict[int, ProxyMesh] = {
+            k: make_proxy_mesh(m, config.proxy_cell_rel * m.diameter_m) for k, m in self.objects.items()
+        }
+
+    # -- pieces ----------------------------------------------------------------------------------------------
+
+    def _render(self, sc: _Scene, idx: torch.Tensor, T: torch.Tensor) -> CropRender:
+        return render_proxies([sc.proxies[i] for i in idx.tolist()], T, sc.K_crop[idx], self.config.crop_size)
+
+    def _terms(self, sc: _Scene, idx: torch.Tensor, r: CropRender, with_system: bool = True) -> _Terms:
+        cfg = self.config
+        valid = sc.valid[idx]
+        sd = signed_distance(r.mask)
+        reg = region_terms(sc.Pf[idx], sd, r.X_cam, sc.K_crop[idx], valid, cfg.region_band_px, cfg.heaviside_slope)
+        cost, H, g = cfg.weight_region * reg.cost, cfg.weight_region * reg.H, cfg.weight_region * reg.g
+        if cfg.weight_photometric > 0:
+            w = (erode(r.mask, cfg.photo_edge_px) & valid).to(torch.float32)
+            ph = photometric_terms(r.albedo, sc.observed[idx], sc.grad_u[idx], sc.grad_v[idx], r.X_cam,
+                                   sc.K_crop[idx], w, cfg.photo_sigma, cfg.robust_loss, cfg.gain_bias, with_system)
+            cost = cost + cfg.weight_photometric * ph.cost
+            H = H + cfg.weight_photometric * ph.H
+            g = g + cfg.weight_photometric * ph.g
+        return _Terms(cost=cost, H=H, g=g)
+
+    def _own_energy(self, sc: _Scene, r: CropRender) -> tuple[torch.Tensor, torch.Tensor]:
+        """Accept energy ``[M]`` (histograms from each render's own silhouette) and score ``[M]`` in 0..1."""
+        cfg = self.config
+        sd = signed_distance(r.mask)
+        fg = r.mask & sc.valid
+        band = sc.valid & ~r.mask & (sd.phi >= -cfg.bg_band_px)
+        hf, hb = color_histograms(sc.raw, fg, band, cfg.hist_bins)
+        Pf = posteriors(sc.raw, hf, hb, cfg.hist_bins)
+        energy = cfg.weight_region * region_energy(Pf, sd.phi, sc.valid, cfg.heaviside_slope)
+        if cfg.weight_photometric > 0:
+            w = (erode(r.mask, cfg.photo_edge_px) & sc.valid).to(torch.float32)
+            ph = photometric_terms(r.albedo, sc.observed, sc.grad_u, sc.grad_v, r.X_cam, sc.K_crop, w,
+                                   cfg.photo_sigma, cfg.robust_loss, cfg.gain_bias, with_system=False)
+            energy = energy + cfg.weight_photometric * ph.cost
+        fgf, bandf = fg.to(Pf.dtype), band.to(Pf.dtype)
+        fg_score = (Pf * fgf).sum(dim=(1, 2)) / fgf.sum(dim=(1, 2)).clamp_min(1)
+        bg_score = ((Pf < 0.5).to(Pf.dtype) * bandf).sum(dim=(1, 2)) / bandf.sum(dim=(1, 2)).clamp_min(1)
+        return energy, (fg_score * bg_score).clamp(0, 1)
+
+    def _occlusion(self, proxies: list, T0: torch.Tensor, K_crop: torch.Tensor, image_index: torch.Tensor,
+                   r0: CropRender) -> torch.Tensor:
+        """``[M, S, S]`` bool: crop pixels where another object of the same image is visible in front."""
+        M = T0.shape[0]
+        occ = torch.zeros_like(r0.mask)
+        img = image_index.cpu()
+        for j in range(M):
+            others = ((img == img[j]) & (torch.arange(M) != j)).nonzero().flatten()
+            if len(others) == 0:
+                continue
+            od = others.to(T0.device)
+            rr = render_proxies([proxies[j]] * len(others), T0[j:j + 1].expand(len(others), 4, 4), K_crop[od],
+                                self.config.crop_size, with_albedo=False)
+            front = rr.mask & (~r0.mask[od] | (rr.depth_m < r0.depth_m[od]))
+            occ[od] |= front
+        return occ
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    def _refine(self, batch: RefineBatch, iterations: int) -> RefineOutput:
+        cfg = self.config
+        t_start = time.perf_counter()
+        S = cfg.crop_size
+        dev = batch.images.device
+        T0 = batch.init_poses.to(dev, torch.float32)
+        M = T0.shape[0]
+        proxies = [self._proxies[int(i)] for i in batch.object_ids.tolist()]
+        diam = torch.tensor([p.diameter_m for p in proxies], dtype=torch.float32, device=dev)
+        K_obj = batch.K.to(dev)[batch.image_index.to(dev)]
+        boxes = sphere_crop_boxes(K_obj, T0, diam / 2, cfg.crop_margin)
+        K_crop = crop_intrinsics(K_obj, boxes, S)
+        raw, inside = sample_crops(batch.images.to(torch.float32), batch.image_index, boxes, S)
+        observed, gu, gv = image_gradients(raw, cfg.blur_sigma)
+        r0 = render_proxies(proxies, T0, K_crop, S)
+        occluded = self._occlusion(proxies, T0, K_crop, batch.image_index, r0) if cfg.occlusion \
+            else torch.zeros_like(r0.mask)
+        valid = inside & ~occluded
+        sd0 = signed_distance(r0.mask)
+        fg = r0.mask & valid
+        bg = valid & ~r0.mask & (sd0.phi >= -cfg.bg_band_px)
+        hf, hb = color_histograms(raw, fg, bg, cfg.hist_bins)
+        Pf = posteriors(raw, hf, hb, cfg.hist_bins)
+        sc = _Scene(proxies=proxies, diameter=diam, K_crop=K_crop, observed=observed, grad_u=gu, grad_v=gv,
+                    valid=valid, Pf=Pf, raw=raw)
+        all_idx = torch.arange(M, device=dev)
+        t_prep = time.perf_counter()
+        t_render = t_terms = t_solve = 0.0
+
+        cur = self._terms(sc, all_idx, r0)
+        t_terms += time.perf_counter() - t_prep
+        cur_T = T0.clone()
+        cur_r = r0
+        lam = torch.full((M,), cfg.lm.lambda_init, dtype=torch.float64, device=dev)
+        active = torch.ones(M, dtype=torch.bool, device=dev)
+        moved = torch.zeros(M, dtype=torch.bool, device=dev)
+        trace = [T0.clone()]
+        for _ in range(iterations):
+            if not bool(active.any()):
+                trace.append(cur_T.clone())
+                continue
+            t0 = time.perf_counter()
+            idx = active.nonzero().flatten()
+            xi = damped_step(cur.H[idx].double(), cur.g[idx].double(), lam[idx], cfg.lm.eps)
+            allowed = ~step_too_large(xi, diam[idx].double(), cfg.lm)
+            xi = torch.where(torch.isfinite(xi), xi, torch.zeros_like(xi))
+            cand_T = apply_step(cur_T[idx].double(), xi).float()
+            t1 = time.perf_counter()
+            cand_r = self._render(sc, idx, cand_T)
+            t2 = time.perf_counter()
+            cand = self._terms(sc, idx, cand_r)
+            t3 = time.perf_counter()
+            accept, lam_new = lm_accept(cand.cost.double(), cur.cost[idx].double(), lam[idx], cfg.lm, allowed)
+            lam[idx] = lam_new
+            acc = idx[accept]
+            if len(acc):
+                a = accept
+                cur_T[acc] = cand_T[a]
+                cur.cost[acc] = cand.cost[a]
+                cur.H[acc] = cand.H[a]
+                cur.g[acc] = cand.g[a]
+                cur_r = _replace(cur_r, acc, cand_r, a)
+                moved[acc] = True
+            small = accept & (xi.abs().amax(dim=1) < cfg.min_step)
+            stop = small | (lam_new >= cfg.lm.lambda_max)
+            active[idx[stop]] = False
+            trace.append(cur_T.clone())
+            t_solve += (t1 - t0) + (time.perf_counter() - t3)
+            t_render += t2 - t1
+            t_terms += t3 - t2
+
+        t_acc0 = time.perf_counter()
+        R0, Rc = T0[:, :3, :3].double(), cur_T[:, :3, :3].double()
+        rot = rotation_angle(Rc @ R0.transpose(1, 2)) * 180.0 / math.pi
+        dt = (cur_T[:, :3, 3] - T0[:, :3, 3]).double().norm(dim=1)
+        diverged = ~torch.isfinite(cur_T).all(dim=(1, 2)) | (rot > cfg.max_rotation_deg) | (
+            dt > cfg.max_translation_rel * diam.double())
+        e_init, score_init = self._own_energy(sc, r0)
+        e_ref, score_ref = self._own_energy(sc, cur_r)
+        worse = moved & ~(e_ref < e_init - cfg.accept_margin)
+        status = torch.full((M,), int(RefineStatus.OK), dtype=torch.int8, device=dev)
+        status[worse] = int(RefineStatus.KEPT_INITIAL_WORSE)
+        status[diverged] = int(RefineStatus.DIVERGED)
+        keep_init = status != int(RefineStatus.OK)
+        poses = torch.where(keep_init[:, None, None], T0, cur_T)
+        scores = torch.where(keep_init | ~moved, score_init, score_ref)
+        t_end = time.perf_counter()
+        timings = RefineTimings(total_s=t_end - t_start, prepare_s=t_prep - t_start, render_s=t_render,
+                                terms_s=t_terms, solve_s=t_solve, accept_s=t_end - t_acc0)
+        return RefineOutput(poses=poses, scores=scores, trace=torch.stack(trace), status=status, timings=timings)
+
+
+def _replace(r: CropRender, dst: torch.Tensor, src: CropRender, src_sel: torch.Tensor) -> CropRender:
+    """``r`` with objects ``dst`` replaced by ``src``'s entries selected by the bool ``src_sel``."""
+    mask, depth, albedo, X = r.mask.clone(), r.depth_m.clone(), r.albedo.clone(), r.X_cam.clone()
+    mask[dst] = src.mask[src_sel]
+    depth[dst] = src.depth_m[src_sel]
+    albedo[dst] = src.albedo[src_sel]
+    X[dst] = src.X_cam[src_sel]
+    return CropRender(mask=mask, depth_m=depth, albedo=albedo, X_cam=X)
