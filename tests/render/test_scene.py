@@ -52,8 +52,9 @@ def test_render_objects_matches_primitives():
         assert int(covered.sum()) > 30
         exact = interpolate(vc[..., 2:], r, vc, m.faces)[0, 0]  # ray-exact, differentiable depth
         torch.testing.assert_close(out.depth_m[n], exact, rtol=0, atol=1e-7)
-        # raster depth comes from vertices snapped to 1/256 px: close, except on grazing faces at the rim
-        assert float((exact[covered] - r.depth_m[0][covered]).abs().median()) < 1e-5
+        # raster depth is the same ray/plane depth in float32 (pixels inside the triangle; rim pixels covered only
+        # because of the 1/256 px snapping are clamped to the triangle's z range)
+        assert float((exact[covered] - r.depth_m[0][covered]).abs().median()) < 1e-7
         assert float(out.rgb[n][:, ~covered].abs().max()) == 0.0
     # the grey default albedo for the model without colours, shaded: 0.7 * (0.5 + 0.5 |n.l|) in [0.35, 0.7]
     rgb_b = out.rgb[1][:, out.mask[1]]

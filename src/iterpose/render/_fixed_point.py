@@ -18,8 +18,12 @@ order, then integer arithmetic, which is why they agree bit for bit:
    Because edge functions are exact, two triangles sharing an edge never both cover, nor both miss, a pixel
    centre on it.
    Magnitudes: coordinates <= 2**18 px * 2**8 = 2**26, so every edge-function product is < 2**55: no overflow.
-6. Depth (perspective-correct camera z): ``inv = (float(w_a) * iz_a + float(w_b) * iz_b + float(w_c) * iz_c) /
-   float(A)`` with ``iz = 1.0 / Z``; ``depth = float32(1.0 / inv)``. The nearest fragment wins; equal float32
+6. Depth (perspective-correct camera z, from the exact, unsnapped triangle): with ``n = (v1 - v0) x (v2 - v0)``
+   (original face order), ``D = n . v0``, ``a = n.x / fx``, ``bq = (n.y - a * s) / fy``,
+   ``g = n.z - a * cx - bq * cy`` and ``(al, be, ga) = (a / D, bq / D, g / D)``, the depth at full-image pixel
+   (u = j, v = i) is ``z = 1.0 / (al * u + (be * v + ga))`` (1/z is affine in the image), clamped to the triangle's
+   vertex z range (NaN -> zmin; this covers edge-on triangles and the sliver of extrapolation snapping allows),
+   then ``depth = float32(z)``. IEEE semantics for division by zero. The nearest fragment wins; equal float32
    depths are resolved to the smaller face id.
 """
 

@@ -14,29 +14,49 @@ from iterpose.render._fixed_point import BAND_ROWS, GUARD_BAND_PX, SUBPIXEL
 __all__ = ["rasterize_numba"]
 
 
-@numba.njit(cache=True, inline="always")
-def _setup(vx, vy, viz, vok, faces, b, f, ox, oy, h, w, sub):  # pragma: no cover
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _plane(verts, K, b, i0, i1, i2):  # pragma: no cover
+    """Screen-space plane of 1/z from the exact (unsnapped) triangle: ``1/z = al*u + be*v + ga``; and z range."""
+    x0 = verts[b, i0, 0]
+    y0 = verts[b, i0, 1]
+    z0 = verts[b, i0, 2]
+    e1x = verts[b, i1, 0] - x0
+    e1y = verts[b, i1, 1] - y0
+    e1z = verts[b, i1, 2] - z0
+    e2x = verts[b, i2, 0] - x0
+    e2y = verts[b, i2, 1] - y0
+    e2z = verts[b, i2, 2] - z0
+    nx = e1y * e2z - e1z * e2y
+    ny = e1z * e2x - e1x * e2z
+    nz = e1x * e2y - e1y * e2x
+    D = nx * x0 + ny * y0 + nz * z0
+    a = nx / K[b, 0, 0]
+    bq = (ny - a * K[b, 0, 1]) / K[b, 1, 1]
+    g = nz - a * K[b, 0, 2] - bq * K[b, 1, 2]
+    zmin = min(z0, min(verts[b, i1, 2], verts[b, i2, 2]))
+    zmax = max(z0, max(verts[b, i1, 2], verts[b, i2, 2]))
+    return a / D, bq / D, g / D, zmin, zmax
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _setup(vx, vy, vok, faces, b, f, ox, oy, h, w, sub):  # pragma: no cover
     """Triangle setup: winding, twice-area, tie biases, bbox in window pixels. First item False = not drawn."""
     i0 = faces[f, 0]
     i1 = faces[f, 1]
     i2 = faces[f, 2]
     z = np.int64(0)
     if not (vok[b, i0] and vok[b, i1] and vok[b, i2]):
-        return False, z, z, z, z, z, z, z, z, z, z, z, z, z, z, 0.0, 0.0, 0.0
+        return False, z, z, z, z, z, z, z, z, z, z, z, z, z, z
     ax = vx[b, i0]
     ay = vy[b, i0]
     bx = vx[b, i1]
     by = vy[b, i1]
     cx = vx[b, i2]
     cy = vy[b, i2]
-    za = viz[b, i0]
-    zb = viz[b, i1]
-    zc = viz[b, i2]
     A = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
     if A < 0:
         bx, cx = cx, bx
         by, cy = cy, by
-        zb, zc = zc, zb
         A = -A
     jlo = max(-((-min(ax, min(bx, cx))) // sub) - ox, 0)
     jhi = min((max(ax, max(bx, cx)) // sub) - ox, w - 1)
@@ -53,10 +73,10 @@ def _setup(vx, vy, viz, vok, faces, b, f, ox, oy, h, w, sub):  # pragma: no cove
     dx = bx - ax
     dy = by - ay
     bc = z if (dy < 0 or (dy == 0 and dx > 0)) else z - 1
-    return ok, ax, ay, bx, by, cx, cy, A, ba, bb, bc, jlo, jhi, ilo, ihi, za, zb, zc
+    return ok, ax, ay, bx, by, cx, cy, A, ba, bb, bc, jlo, jhi, ilo, ihi
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
+@numba.njit(parallel=True, cache=True, fastmath=False, nogil=True, error_model="numpy")
 def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id, depth):  # pragma: no cover
     B = verts.shape[0]
     V = verts.shape[1]
@@ -65,7 +85,6 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
     # 1. project and snap vertices
     vx = np.empty((B, V), np.int64)
     vy = np.empty((B, V), np.int64)
-    viz = np.empty((B, V), np.float64)
     vok = np.zeros((B, V), np.bool_)
     for t in prange(B * V):
         b = t // V
@@ -81,7 +100,6 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
             continue
         vx[b, k] = np.int64(math.floor(u * sub + 0.5))
         vy[b, k] = np.int64(math.floor(v * sub + 0.5))
-        viz[b, k] = 1.0 / Z
         vok[b, k] = True
 
     # 2. which row bands each triangle touches (band_lo > band_hi: not drawn); the rest of the setup is
@@ -91,7 +109,7 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
     band_hi = np.empty(B * F, np.int32)
     for t in prange(B * F):
         b = t // F
-        r = _setup(vx, vy, viz, vok, faces, b, t - b * F, offsets[b, 0], offsets[b, 1], h, w, sub)
+        r = _setup(vx, vy, vok, faces, b, t - b * F, offsets[b, 0], offsets[b, 1], h, w, sub)
         if r[0]:
             band_lo[t] = r[13] // band_rows
             band_hi[t] = r[14] // band_rows
@@ -128,9 +146,9 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
         oy = offsets[b, 1]
         for k in range(counts[q], counts[q + 1]):
             f = lst[k]
-            (ok, ax, ay, bx, by, cx, cy, A, ba, bb, bc, jlo, jhi, ilo, ihi, za, zb, zc) = _setup(
-                vx, vy, viz, vok, faces, b, f, ox, oy, h, w, sub)
-            Af = np.float64(A)
+            (ok, ax, ay, bx, by, cx, cy, A, ba, bb, bc, jlo, jhi, ilo, ihi) = _setup(
+                vx, vy, vok, faces, b, f, ox, oy, h, w, sub)
+            al, be, ga, zmin, zmax = _plane(verts, K, b, faces[f, 0], faces[f, 1], faces[f, 2])
             ilo = max(ilo, r0)
             ihi = min(ihi, r1)
             sa = -(cy - by) * sub
@@ -139,13 +157,18 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
             px0 = (jlo + ox) * sub
             for i in range(ilo, ihi + 1):
                 py = (i + oy) * sub
+                row = be * np.float64(i + oy) + ga
                 wa = (cx - bx) * (py - by) - (cy - by) * (px0 - bx)
                 wb = (ax - cx) * (py - cy) - (ay - cy) * (px0 - cx)
                 wc = (bx - ax) * (py - ay) - (by - ay) * (px0 - ax)
                 for j in range(jlo, jhi + 1):
                     if wa + ba >= 0 and wb + bb >= 0 and wc + bc >= 0:
-                        inv = (np.float64(wa) * za + np.float64(wb) * zb + np.float64(wc) * zc) / Af
-                        z = np.float32(1.0 / inv)
+                        zz = 1.0 / (al * np.float64(j + ox) + row)
+                        if not (zz >= zmin):
+                            zz = zmin
+                        if zz > zmax:
+                            zz = zmax
+                        z = np.float32(zz)
                         cur = depth[b, i, j]
                         if z < cur or (z == cur and f < face_id[b, i, j]):
                             depth[b, i, j] = z

@@ -24,6 +24,24 @@ def _topleft_bias(sx, sy, tx, ty):
     return torch.where((dy < 0) | ((dy == 0) & (dx > 0)), 0, -1)
 
 
+def _plane(verts, K, b, tri):
+    """Per selected triangle: screen-space plane of 1/z, ``1/z = al*u + (be*v + ga)``, and its vertex z range."""
+    p0, p1, p2 = verts[b, tri[:, 0]], verts[b, tri[:, 1]], verts[b, tri[:, 2]]
+    x0, y0, z0 = p0.unbind(-1)
+    e1x, e1y, e1z = (p1 - p0).unbind(-1)
+    e2x, e2y, e2z = (p2 - p0).unbind(-1)
+    nx = e1y * e2z - e1z * e2y
+    ny = e1z * e2x - e1x * e2z
+    nz = e1x * e2y - e1y * e2x
+    D = nx * x0 + ny * y0 + nz * z0
+    Kb = K[b]
+    a = nx / Kb[:, 0, 0]
+    bq = (ny - a * Kb[:, 0, 1]) / Kb[:, 1, 1]
+    g = nz - a * Kb[:, 0, 2] - bq * Kb[:, 1, 2]
+    zs = torch.stack([z0, p1[:, 2], p2[:, 2]], -1)
+    return a / D, bq / D, g / D, zs.amin(-1), zs.amax(-1)
+
+
 def rasterize_torch(verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, offsets: torch.Tensor, h: int,
                     w: int, near_m: float, chunk_fragments: int = DEFAULT_CHUNK_FRAGMENTS
                     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,19 +71,17 @@ def rasterize_torch(verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, o
     zero = torch.zeros_like(u)
     vx = torch.floor(torch.where(ok, u, zero) * SUBPIXEL + 0.5).long()
     vy = torch.floor(torch.where(ok, v, zero) * SUBPIXEL + 0.5).long()
-    viz = 1.0 / Zs
 
     # triangle setup, [B, F]
     fa, fb, fc = faces[:, 0], faces[:, 1], faces[:, 2]
     valid = ok[:, fa] & ok[:, fb] & ok[:, fc]
-    ax, ay, za = vx[:, fa], vy[:, fa], viz[:, fa]
-    bx, by, zb = vx[:, fb], vy[:, fb], viz[:, fb]
-    cx, cy, zc = vx[:, fc], vy[:, fc], viz[:, fc]
+    ax, ay = vx[:, fa], vy[:, fa]
+    bx, by = vx[:, fb], vy[:, fb]
+    cx, cy = vx[:, fc], vy[:, fc]
     A = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
     flip = A < 0
     bx, cx = torch.where(flip, cx, bx), torch.where(flip, bx, cx)
     by, cy = torch.where(flip, cy, by), torch.where(flip, by, cy)
-    zb, zc = torch.where(flip, zc, zb), torch.where(flip, zb, zc)
     A = A.abs()
     valid &= A != 0
     ox = offsets[:, 0:1].to(dev)
@@ -82,7 +98,8 @@ def rasterize_torch(verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, o
     bidx, fidx = valid.nonzero(as_tuple=True)
     sel = lambda t: t[bidx, fidx]  # noqa: E731
     ax, ay, bx, by, cx, cy, A = map(sel, (ax, ay, bx, by, cx, cy, A))
-    za, zb, zc, ba, bb, bc = map(sel, (za, zb, zc, ba, bb, bc))
+    ba, bb, bc = map(sel, (ba, bb, bc))
+    al, be, ga, zmin, zmax = _plane(verts, K, bidx, faces[fidx])
     jlo, jhi, ilo, ihi = map(sel, (jlo, jhi, ilo, ihi))
     nx = jhi - jlo + 1
     count = nx * (ihi - ilo + 1)
@@ -115,8 +132,12 @@ def rasterize_torch(verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, o
             wc = (tbx - tax) * (py - tay) - (tby - tay) * (px - tax)
             cov = (wa + ba[tri] >= 0) & (wb + bb[tri] >= 0) & (wc + bc[tri] >= 0)
             tri, wa, wb, wc, i, j, b = (t[cov] for t in (tri, wa, wb, wc, i, j, b))
-            inv = (wa.double() * za[tri] + wb.double() * zb[tri] + wc.double() * zc[tri]) / A[tri].double()
-            z32 = (1.0 / inv).float()
+            u = (j + ox[b, 0]).double()
+            v = (i + oy[b, 0]).double()
+            z = 1.0 / (al[tri] * u + (be[tri] * v + ga[tri]))
+            z = torch.where(z >= zmin[tri], z, zmin[tri])
+            z = torch.where(z > zmax[tri], zmax[tri], z)
+            z32 = z.float()
             frag_key = (z32.view(torch.int32).long() << 32) | fidx[tri]
             key.scatter_reduce_(0, (b * h + i) * w + j, frag_key, reduce="amin", include_self=True)
 

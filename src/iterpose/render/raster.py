@@ -14,9 +14,9 @@ Conventions (stated once, here):
   never puts the object through the near plane; dropping cannot produce garbage). Triangles with a vertex
   projecting farther than ``2**18`` pixels from the image origin are dropped too.
 * Depth: perspective-correct camera z (metres) of the nearest covering triangle; 0 where empty. Ties in float32
-  depth go to the smaller face id. It is computed from the snapped (1/256 px) vertices, so it can differ from the
-  exact ray/triangle depth by the depth change over ~1/500 px (< 0.1 mm on LM-O, see benchmarks); use
-  ``interpolate(vertices_cam[..., 2:], ...)`` for the exact, differentiable depth.
+  depth go to the smaller face id. Coverage uses vertices snapped to 1/256 px, but depth is the exact ray/plane
+  intersection of the unsnapped triangle (clamped to its vertices' z range), float32. For a differentiable depth
+  use ``interpolate(vertices_cam[..., 2:], ...)``.
 * Precision: int64 fixed point is exact for |projected coordinates| <= 2**18 px (the guard band).
 """
 

@@ -29,6 +29,22 @@ def _edge(s: tuple[int, int], t: tuple[int, int], p: tuple[int, int]) -> int:
     return (t[0] - s[0]) * (p[1] - s[1]) - (t[1] - s[1]) * (p[0] - s[0])
 
 
+def _plane(verts: list, k: list, i0: int, i1: int, i2: int):
+    """Screen-space plane of 1/z of the exact triangle (IEEE float64 via numpy scalars) and its vertex z range."""
+    p0, p1, p2 = (np.array(verts[i], dtype=np.float64) for i in (i0, i1, i2))
+    e1, e2 = p1 - p0, p2 - p0
+    nx = e1[1] * e2[2] - e1[2] * e2[1]
+    ny = e1[2] * e2[0] - e1[0] * e2[2]
+    nz = e1[0] * e2[1] - e1[1] * e2[0]
+    D = nx * p0[0] + ny * p0[1] + nz * p0[2]
+    fx, s, cx, fy, cy = (np.float64(x) for x in (k[0][0], k[0][1], k[0][2], k[1][1], k[1][2]))
+    with np.errstate(all="ignore"):
+        a = nx / fx
+        bq = (ny - a * s) / fy
+        g = nz - a * cx - bq * cy
+        return a / D, bq / D, g / D, min(p0[2], p1[2], p2[2]), max(p0[2], p1[2], p2[2])
+
+
 def rasterize_reference(vertices_cam: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, height: int, width: int,
                         *, crop: torch.Tensor | None = None, near_m: float = 0.01) -> Raster:
     """Same contract as :func:`iterpose.render.rasterize`, in plain Python (O(pixels x faces)); tiny inputs only.
@@ -60,7 +76,7 @@ def rasterize_reference(vertices_cam: torch.Tensor, faces: torch.Tensor, K: torc
             if not (abs(u) <= GUARD_BAND_PX and abs(v) <= GUARD_BAND_PX):
                 snapped.append(None)
                 continue
-            snapped.append((math.floor(u * SUBPIXEL + 0.5), math.floor(v * SUBPIXEL + 0.5), 1.0 / Z))
+            snapped.append((math.floor(u * SUBPIXEL + 0.5), math.floor(v * SUBPIXEL + 0.5)))
         x0, y0 = int(offsets[b, 0]), int(offsets[b, 1])
         for i in range(h):
             for j in range(w):
@@ -78,8 +94,12 @@ def rasterize_reference(vertices_cam: torch.Tensor, faces: torch.Tensor, K: torc
                     wa, wb, wc = _edge(bb, c, p), _edge(c, a, p), _edge(a, bb, p)
                     if not (_covers(wa, bb, c) and _covers(wb, c, a) and _covers(wc, a, bb)):
                         continue
-                    inv = (float(wa) * a[2] + float(wb) * bb[2] + float(wc) * c[2]) / float(area)
-                    z = float(np.float32(1.0 / inv))
+                    al, be, ga, zmin, zmax = _plane(V[b], k, ia, ib, ic)
+                    with np.errstate(all="ignore"):
+                        z = np.float64(1.0) / (al * np.float64(j + x0) + (be * np.float64(i + y0) + ga))
+                    z = zmin if not z >= zmin else z
+                    z = zmax if z > zmax else z
+                    z = float(np.float32(z))
                     if (z, f) < best:
                         best = (z, f)
                 if best[1] >= 0:
