@@ -232,3 +232,16 @@ def test_bad_input_raises_typed_errors(kwargs, error, fragment):
         rasterize(args.pop("vertices_cam"), args.pop("faces"), args.pop("K"), args.pop("height"), args.pop("width"),
                   **args)
     assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_depth_is_finite_and_within_the_visible_faces_z_range(backend):
+    v, faces, K = _random_scene(11, B=2, F=60)
+    # make some triangles nearly edge-on: their plane passes (almost) through the camera centre
+    v[:, 30:33] = torch.tensor([[0.01, 0.0, 0.2], [0.02, 0.0, 0.4], [0.0150001, 0.0, 0.3]])
+    r = rasterize(v, faces, K, 14, 18, backend=backend)
+    assert bool(torch.isfinite(r.depth_m).all())
+    b, i, j = (r.face_id >= 0).nonzero(as_tuple=True)
+    z = v[b[:, None], faces[r.face_id[b, i, j].long()], 2]  # [P, 3] vertex depths of the visible face
+    d = r.depth_m[b, i, j]
+    assert bool((d >= z.amin(1)).all() and (d <= z.amax(1)).all())
