@@ -179,8 +179,9 @@ def main(argv=None) -> int:
                     "python": platform.python_version(), "torch": torch.__version__, "numba": numba.__version__,
                     "numpy": np.__version__, "torch_threads": torch.get_num_threads(),
                     "numba_threads": numba.get_num_threads(), "device": "cpu"},
-        "image_size": [W, H], "load_average_at_start": list(os.getloadavg()), "scene": SCENE, "timing_note": "median over repeats after 3 warm-up calls; shared "
-        "machine, other jobs running: noisy",
+        "image_size": [W, H], "load_average_at_start": list(os.getloadavg()), "scene": SCENE,
+        "timing_note": "median over repeats after 3 warm-up calls (min_ms: best of them); shared 2-core machine "
+                       "with other jobs running, so 2-thread timings are noisy",
     }
 
     # --- single objects at their GT pose in the first frame that contains them
