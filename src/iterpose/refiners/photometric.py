@@ -159,17 +159,12 @@ def photometric_terms(albedo: torch.Tensor, observed: torch.Tensor, grad_u: torc
     H = torch.zeros(N, 6, 6, dtype=albedo.dtype, device=albedo.device)
     g = torch.zeros(N, 6, dtype=albedo.dtype, device=albedo.device)
     if with_system:
-        sel = weight > 0
-        nidx, ii, jj = sel.nonzero(as_tuple=True)
-        if len(nidx):
-            Jp = projection_jacobian_se3(K_crop[nidx].to(X_cam.dtype), X_cam[nidx, ii, jj][:, None])[:, 0]  # [P,2,6]
-            gu = grad_u[nidx, :, ii, jj]  # [P, C]
-            gv = grad_v[nidx, :, ii, jj]
-            J = -(gu[..., None] * Jp[:, None, 0] + gv[..., None] * Jp[:, None, 1])  # [P, C, 6]
-            wp = (wr[nidx, :, ii, jj] * weight[nidx, ii, jj][:, None]) / (sigma * sigma)  # [P, C]
-            rp = r[nidx, :, ii, jj]
-            Hp = torch.einsum("pc,pci,pcj->pij", wp, J, J)
-            gp = torch.einsum("pc,pc,pci->pi", wp, rp, J)
-            H = H.index_add(0, nidx, Hp) / n[:, None, None]
-            g = g.index_add(0, nidx, gp) / n[:, None]
+        P = h * w
+        Jp = projection_jacobian_se3(K_crop.to(X_cam.dtype), X_cam.reshape(N, P, 3))  # [N, P, 2, 6]
+        Jp = torch.where((weight.reshape(N, P) > 0)[..., None, None], Jp, torch.zeros_like(Jp))
+        J = -(grad_u.reshape(N, C, P, 1) * Jp[:, None, :, 0] + grad_v.reshape(N, C, P, 1) * Jp[:, None, :, 1])
+        wp = (wr * weight[:, None]).reshape(N, C, P, 1) / (sigma * sigma)  # [N, C, P, 1]
+        Jw = (J * wp).reshape(N, C * P, 6)
+        H = Jw.transpose(1, 2) @ J.reshape(N, C * P, 6) / n[:, None, None]
+        g = (Jw * r.reshape(N, C * P, 1)).sum(dim=1) / n[:, None]
     return PhotometricTerms(H=H, g=g, cost=cost, count=count, gain=a, bias=b)

@@ -41,10 +41,10 @@ class RgbLMConfig:
         lm: damping schedule and per-step limits.
     """
 
-    iterations: int = 12
-    crop_size: int = 128
+    iterations: int = 10
+    crop_size: int = 96
     crop_margin: float = 1.3
-    proxy_cell_rel: float = 0.015
+    proxy_cell_rel: float = 0.02
     hist_bins: int = 16
     bg_band_px: float = 16.0
     region_band_px: float = 8.0

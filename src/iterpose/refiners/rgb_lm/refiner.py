@@ -68,8 +68,9 @@ class _Scene:
 @dataclass(frozen=True, eq=False)
 class _Terms:
     cost: torch.Tensor
-    H: torch.Tensor
-    g: torch.Tensor
+    H: torch.Tensor | None
+    g: torch.Tensor | None
+    sd: object = None
 
 
 class RgbLM(Refiner):
@@ -83,7 +84,7 @@ class RgbLM(Refiner):
         >>> from iterpose.mesh import example_object
         >>> refiner = RgbLM({1: example_object()})
         >>> refiner.default_iterations
-        12
+        10
     """
 
     def __init__(self, objects: Mapping[int, object], config: RgbLMConfig | None = None) -> None:
@@ -105,20 +106,27 @@ class RgbLM(Refiner):
     def _render(self, sc: _Scene, idx: torch.Tensor, T: torch.Tensor) -> CropRender:
         return render_proxies([sc.proxies[i] for i in idx.tolist()], T, sc.K_crop[idx], self.config.crop_size)
 
-    def _terms(self, sc: _Scene, idx: torch.Tensor, r: CropRender, with_system: bool = True) -> _Terms:
+    def _terms(self, sc: _Scene, idx: torch.Tensor, r: CropRender, with_system: bool = True, sd=None) -> _Terms:
+        """Cost ``[n]`` (and, ``with_system``, ``H [n, 6, 6]``, ``g [n, 6]``) of objects ``idx`` rendered as ``r``."""
         cfg = self.config
         valid = sc.valid[idx]
-        sd = signed_distance(r.mask)
-        reg = region_terms(sc.Pf[idx], sd, r.X_cam, sc.K_crop[idx], valid, cfg.region_band_px, cfg.heaviside_slope)
-        cost, H, g = cfg.weight_region * reg.cost, cfg.weight_region * reg.H, cfg.weight_region * reg.g
+        sd = signed_distance(r.mask) if sd is None else sd
+        if with_system:
+            reg = region_terms(sc.Pf[idx], sd, r.X_cam, sc.K_crop[idx], valid, cfg.region_band_px,
+                               cfg.heaviside_slope)
+            cost, H, g = cfg.weight_region * reg.cost, cfg.weight_region * reg.H, cfg.weight_region * reg.g
+        else:
+            cost = cfg.weight_region * region_energy(sc.Pf[idx], sd.phi, valid, cfg.heaviside_slope)
+            H = g = None
         if cfg.weight_photometric > 0:
             w = (erode(r.mask, cfg.photo_edge_px) & valid).to(torch.float32)
             ph = photometric_terms(r.albedo, sc.observed[idx], sc.grad_u[idx], sc.grad_v[idx], r.X_cam,
                                    sc.K_crop[idx], w, cfg.photo_sigma, cfg.robust_loss, cfg.gain_bias, with_system)
             cost = cost + cfg.weight_photometric * ph.cost
-            H = H + cfg.weight_photometric * ph.H
-            g = g + cfg.weight_photometric * ph.g
-        return _Terms(cost=cost, H=H, g=g)
+            if with_system:
+                H = H + cfg.weight_photometric * ph.H
+                g = g + cfg.weight_photometric * ph.g
+        return _Terms(cost=cost, H=H, g=g, sd=sd)
 
     def _own_energy(self, sc: _Scene, r: CropRender) -> tuple[torch.Tensor, torch.Tensor]:
         """Accept energy ``[M]`` (histograms from each render's own silhouette) and score ``[M]`` in 0..1."""
@@ -190,7 +198,7 @@ class RgbLM(Refiner):
         cur = self._terms(sc, all_idx, r0)
         t_terms += time.perf_counter() - t_prep
         cur_T = T0.clone()
-        cur_r = r0
+        cur_r = _select(r0, torch.ones(M, dtype=torch.bool, device=dev))
         lam = torch.full((M,), cfg.lm.lambda_init, dtype=torch.float64, device=dev)
         active = torch.ones(M, dtype=torch.bool, device=dev)
         moved = torch.zeros(M, dtype=torch.bool, device=dev)
@@ -208,19 +216,21 @@ class RgbLM(Refiner):
             t1 = time.perf_counter()
             cand_r = self._render(sc, idx, cand_T)
             t2 = time.perf_counter()
-            cand = self._terms(sc, idx, cand_r)
-            t3 = time.perf_counter()
+            cand = self._terms(sc, idx, cand_r, with_system=False)
             accept, lam_new = lm_accept(cand.cost.double(), cur.cost[idx].double(), lam[idx], cfg.lm, allowed)
             lam[idx] = lam_new
             acc = idx[accept]
             if len(acc):
                 a = accept
+                sub = _select(cand_r, a)
+                sys_new = self._terms(sc, acc, sub, with_system=True)
                 cur_T[acc] = cand_T[a]
-                cur.cost[acc] = cand.cost[a]
-                cur.H[acc] = cand.H[a]
-                cur.g[acc] = cand.g[a]
-                cur_r = _replace(cur_r, acc, cand_r, a)
+                cur.cost[acc] = sys_new.cost
+                cur.H[acc] = sys_new.H
+                cur.g[acc] = sys_new.g
+                _assign(cur_r, acc, sub)
                 moved[acc] = True
+            t3 = time.perf_counter()
             small = accept & (xi.abs().amax(dim=1) < cfg.min_step)
             stop = small | (lam_new >= cfg.lm.lambda_max)
             active[idx[stop]] = False
@@ -250,11 +260,14 @@ class RgbLM(Refiner):
         return RefineOutput(poses=poses, scores=scores, trace=torch.stack(trace), status=status, timings=timings)
 
 
-def _replace(r: CropRender, dst: torch.Tensor, src: CropRender, src_sel: torch.Tensor) -> CropRender:
-    """``r`` with objects ``dst`` replaced by ``src``'s entries selected by the bool ``src_sel``."""
-    mask, depth, albedo, X = r.mask.clone(), r.depth_m.clone(), r.albedo.clone(), r.X_cam.clone()
-    mask[dst] = src.mask[src_sel]
-    depth[dst] = src.depth_m[src_sel]
-    albedo[dst] = src.albedo[src_sel]
-    X[dst] = src.X_cam[src_sel]
-    return CropRender(mask=mask, depth_m=depth, albedo=albedo, X_cam=X)
+def _select(r: CropRender, sel: torch.Tensor) -> CropRender:
+    """A new :class:`CropRender` with the objects selected by the bool ``sel`` (copies)."""
+    return CropRender(mask=r.mask[sel], depth_m=r.depth_m[sel], albedo=r.albedo[sel], X_cam=r.X_cam[sel])
+
+
+def _assign(r: CropRender, dst: torch.Tensor, src: CropRender) -> None:
+    """Overwrite objects ``dst`` of ``r`` (a render this module owns) with ``src``, in place."""
+    r.mask[dst] = src.mask
+    r.depth_m[dst] = src.depth_m
+    r.albedo[dst] = src.albedo
+    r.X_cam[dst] = src.X_cam

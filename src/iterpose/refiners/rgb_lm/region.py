@@ -155,15 +155,12 @@ def region_terms(Pf: torch.Tensor, sd: SignedDistance, X_cam: torch.Tensor, K_cr
     den = (he * Pf + (1 - he) * (1 - Pf)).clamp_min(_EPS)
     coeff = (2 * Pf - 1) * delta / den
     sel = valid & (sd.phi.abs() <= band_px) & sd.has_contour[:, None, None]
-    H = torch.zeros(N, 6, 6, dtype=Pf.dtype, device=Pf.device)
-    g = torch.zeros(N, 6, dtype=Pf.dtype, device=Pf.device)
-    nidx, ii, jj = sel.nonzero(as_tuple=True)
-    if len(nidx):
-        near = sd.nearest[nidx, ii, jj]
-        Xc = X_cam.reshape(N, h * w, 3)[nidx, near]
-        Jp = projection_jacobian_se3(K_crop[nidx].to(Xc.dtype), Xc[:, None])[:, 0]  # [P, 2, 6]
-        J = coeff[nidx, ii, jj, None] * (sd.grad_u[nidx, ii, jj, None] * Jp[:, 0] +
-                                         sd.grad_v[nidx, ii, jj, None] * Jp[:, 1])  # [P, 6]
-        H = H.index_add(0, nidx, J[:, :, None] * J[:, None, :]) / n[:, None, None]
-        g = g.index_add(0, nidx, J) / n[:, None]
+    P = h * w
+    Xc = torch.gather(X_cam.reshape(N, P, 3), 1, sd.nearest.reshape(N, P, 1).expand(N, P, 3))
+    Jp = projection_jacobian_se3(K_crop.to(Xc.dtype), Xc)  # [N, P, 2, 6]
+    c = torch.where(sel, coeff, torch.zeros_like(coeff)).reshape(N, P, 1)
+    J = c * (sd.grad_u.reshape(N, P, 1) * Jp[:, :, 0] + sd.grad_v.reshape(N, P, 1) * Jp[:, :, 1])  # [N, P, 6]
+    J = torch.where(torch.isfinite(J), J, torch.zeros_like(J))
+    H = J.transpose(1, 2) @ J / n[:, None, None]
+    g = J.sum(dim=1) / n[:, None]
     return RegionTerms(H=H, g=g, cost=cost)
