@@ -95,6 +95,11 @@ class SynthPoseDataset(Dataset):
     - ``"index"``: int64 scalar, ``k``.
 
     Picklable (the prepared meshes are rebuilt lazily in each worker); the default ``collate_fn`` batches items.
+
+    DataLoader workers: with the default ``fork`` start method, create the loader before the main process renders
+    anything. The numba rasteriser's thread pool (GNU OpenMP, numba's default threading layer here) makes a forked
+    child abort ("fork() called from a process already using GNU OpenMP") once the parent has used it; then pass
+    ``multiprocessing_context="forkserver"`` (or ``"spawn"``), or set ``NUMBA_THREADING_LAYER=workqueue``.
     """
 
     def __init__(self, objects: Sequence[ObjectModel] | dict, config: SynthConfig = SynthConfig(), length: int = 10000,
