@@ -35,5 +35,5 @@ __all__ = ["SUBPIXEL", "GUARD_BAND_PX", "BAND_ROWS"]
 
 # 8 sub-pixel bits: with K's cx, cy shifted by -0.5 this reproduces BOP's scene_gt_info px_count_all exactly for
 # 99.1% of LM-O test instances (bbox_obj 99.7%); 10 bits give 81% (benchmarks/bench_render.py).
-SUBPIXEL = 256  # fixed-point steps per pixel (8 sub-pixel bits, like GPU rasterisers)
+SUBPIXEL = 256  # a power of two (the numba kernel divides by shifting); fixed-point steps per pixel (8 sub-pixel bits, like GPU rasterisers)
 BAND_ROWS = 8  # rows per band in the numba kernel (each band is owned by one thread: no z-buffer races)

@@ -39,7 +39,7 @@ def _plane(verts, K, b, i0, i1, i2):  # pragma: no cover
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _setup(vx, vy, vok, faces, b, f, ox, oy, h, w, sub):  # pragma: no cover
+def _setup(vx, vy, vok, faces, b, f, ox, oy, h, w, shift):  # pragma: no cover
     """Triangle setup: winding, twice-area, tie biases, bbox in window pixels. First item False = not drawn."""
     i0 = faces[f, 0]
     i1 = faces[f, 1]
@@ -58,10 +58,11 @@ def _setup(vx, vy, vok, faces, b, f, ox, oy, h, w, sub):  # pragma: no cover
         bx, cx = cx, bx
         by, cy = cy, by
         A = -A
-    jlo = max(-((-min(ax, min(bx, cx))) // sub) - ox, 0)
-    jhi = min((max(ax, max(bx, cx)) // sub) - ox, w - 1)
-    ilo = max(-((-min(ay, min(by, cy))) // sub) - oy, 0)
-    ihi = min((max(ay, max(by, cy)) // sub) - oy, h - 1)
+    # floor / ceil division by sub = 2**shift as arithmetic shifts (exact for negative values too)
+    jlo = max(-((-min(ax, min(bx, cx))) >> shift) - ox, 0)
+    jhi = min((max(ax, max(bx, cx)) >> shift) - ox, w - 1)
+    ilo = max(-((-min(ay, min(by, cy))) >> shift) - oy, 0)
+    ihi = min((max(ay, max(by, cy)) >> shift) - oy, h - 1)
     ok = A != 0 and jlo <= jhi and ilo <= ihi
     # bias of the weight opposite each edge: edge b->c gives w_a, c->a gives w_b, a->b gives w_c
     dx = cx - bx
@@ -77,7 +78,8 @@ def _setup(vx, vy, vok, faces, b, f, ox, oy, h, w, sub):  # pragma: no cover
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True, error_model="numpy")
-def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id, depth):  # pragma: no cover
+def _kernel(verts, faces, K, offsets, h, w, near, guard, shift, band_rows, face_id, depth):  # pragma: no cover
+    sub = np.int64(1) << shift
     B = verts.shape[0]
     V = verts.shape[1]
     F = faces.shape[0]
@@ -109,7 +111,7 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
     band_hi = np.empty(B * F, np.int32)
     for t in prange(B * F):
         b = t // F
-        r = _setup(vx, vy, vok, faces, b, t - b * F, offsets[b, 0], offsets[b, 1], h, w, sub)
+        r = _setup(vx, vy, vok, faces, b, t - b * F, offsets[b, 0], offsets[b, 1], h, w, shift)
         if r[0]:
             band_lo[t] = r[13] // band_rows
             band_hi[t] = r[14] // band_rows
@@ -147,8 +149,9 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
         for k in range(counts[q], counts[q + 1]):
             f = lst[k]
             (ok, ax, ay, bx, by, cx, cy, A, ba, bb, bc, jlo, jhi, ilo, ihi) = _setup(
-                vx, vy, vok, faces, b, f, ox, oy, h, w, sub)
-            al, be, ga, zmin, zmax = _plane(verts, K, b, faces[f, 0], faces[f, 1], faces[f, 2])
+                vx, vy, vok, faces, b, f, ox, oy, h, w, shift)
+            planed = False  # the depth plane is computed at the first covered pixel (most tiny triangles have none)
+            al = be = ga = zmin = zmax = 0.0
             ilo = max(ilo, r0)
             ihi = min(ihi, r1)
             sa = -(cy - by) * sub
@@ -157,13 +160,15 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, sub, band_rows, face_id
             px0 = (jlo + ox) * sub
             for i in range(ilo, ihi + 1):
                 py = (i + oy) * sub
-                row = be * np.float64(i + oy) + ga
                 wa = (cx - bx) * (py - by) - (cy - by) * (px0 - bx)
                 wb = (ax - cx) * (py - cy) - (ay - cy) * (px0 - cx)
                 wc = (bx - ax) * (py - ay) - (by - ay) * (px0 - ax)
                 for j in range(jlo, jhi + 1):
                     if wa + ba >= 0 and wb + bb >= 0 and wc + bc >= 0:
-                        zz = 1.0 / (al * np.float64(j + ox) + row)
+                        if not planed:
+                            al, be, ga, zmin, zmax = _plane(verts, K, b, faces[f, 0], faces[f, 1], faces[f, 2])
+                            planed = True
+                        zz = 1.0 / (al * np.float64(j + ox) + (be * np.float64(i + oy) + ga))
                         if not (zz >= zmin):
                             zz = zmin
                         if zz > zmax:
@@ -201,5 +206,5 @@ def rasterize_numba(verts: np.ndarray, faces: np.ndarray, K: np.ndarray, offsets
     face_id = np.empty((B, h, w), np.int32)
     depth = np.empty((B, h, w), np.float32)
     _kernel(verts, faces, K, offsets, np.int64(h), np.int64(w), np.float64(near_m), np.float64(GUARD_BAND_PX),
-            np.int64(SUBPIXEL), np.int64(BAND_ROWS), face_id, depth)
+            np.int64(SUBPIXEL.bit_length() - 1), np.int64(BAND_ROWS), face_id, depth)
     return face_id, depth
