@@ -245,3 +245,13 @@ def test_depth_is_finite_and_within_the_visible_faces_z_range(backend):
     z = v[b[:, None], faces[r.face_id[b, i, j].long()], 2]  # [P, 3] vertex depths of the visible face
     d = r.depth_m[b, i, j]
     assert bool((d >= z.amin(1)).all() and (d <= z.amax(1)).all())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_faces_and_nan_vertices_give_empty_pixels(backend):
+    v = _verts_at_pixels([[0, 0, 1.0], [5, 0, 1.0], [0, 3, 1.0], [1, 1, 1.0]]).float()
+    r = _raster(backend, v, torch.zeros(0, 3, dtype=torch.int64), _K(), 4, 6)
+    assert r.face_id.shape == (1, 4, 6) and int(r.face_id.max()) == -1 and float(r.depth_m.abs().max()) == 0.0
+    v[3, 0] = float("nan")  # a triangle using a NaN vertex is dropped, the others are drawn
+    r = _raster(backend, v, torch.tensor([[0, 1, 3], [0, 1, 2]]), _K(), 4, 6)
+    assert set(r.face_id.unique().tolist()) == {-1, 1}
