@@ -41,6 +41,7 @@ from iterpose.geometry.symmetry import bop_symmetry_transforms
 from iterpose.mesh.io import load_points_mm
 from iterpose.mesh.models_info import ModelInfo, load_models_info
 from iterpose.metrics import pose_error as pe
+from iterpose.metrics.adi_fast import adi_for_matching, build_adi_index
 from iterpose.metrics.matching import match_greedy, select_valid_gts
 from iterpose.metrics.scores import average_recall, bop19_ar, recall
 
@@ -103,6 +104,7 @@ class _Pairs:
     t_g: list = field(default_factory=list)
     K: list = field(default_factory=list)
     index: list = field(default_factory=list)  # global pair index
+    multi: list = field(default_factory=list)  # the estimate may match one of several valid GTs
 
 
 def _load_dataset(dataset, split: str) -> BopDataset:
@@ -234,7 +236,9 @@ def evaluate(
             for obj_id, inst_count in im_targets.items():
                 rows = ests.get((scene_id, im_id, obj_id), [])
                 rows = sorted(rows, key=lambda r: scores_all[r], reverse=True)[:inst_count]
-                gt_ids = [k for k, g in enumerate(im_gt) if g.obj_id == obj_id]
+                # Only valid GTs take part in bop's matching (pose_matching.match_poses skips the others), so
+                # errors w.r.t. the other GT instances of the object are never used: they are not computed.
+                gt_ids = [k for k, g in enumerate(im_gt) if g.obj_id == obj_id and valid[k]]
                 n_estimates += len(rows)
                 pidx = np.empty((len(rows), len(gt_ids)), dtype=np.int64)
                 pp = pairs.setdefault(obj_id, _Pairs())
@@ -246,21 +250,19 @@ def evaluate(
                         pp.t_g.append(np.asarray(im_gt[k].t_mm, dtype=np.float64).reshape(3))
                         pp.K.append(K)
                         pp.index.append(n_pairs)
+                        pp.multi.append(len(gt_ids) > 1)
                         pidx[a, b] = n_pairs
                         n_pairs += 1
-                groups.append(
-                    dict(
-                        obj_id=obj_id,
-                        scores=[scores_all[r] for r in rows],
-                        pidx=pidx,
-                        valid=[valid[k] for k in gt_ids],
+                if rows and gt_ids:
+                    groups.append(
+                        dict(obj_id=obj_id, scores=[scores_all[r] for r in rows], pidx=pidx, valid=[True] * len(gt_ids))
                     )
-                )
 
     # Errors of all pairs, computed per object in batches.
     err = {name: np.full(n_pairs, np.inf) for name in ("ad", "add", "adi", "proj", "re", "te", "mssd", "mspd")}
     objs = sorted(pairs)
     bar = tqdm(objs, desc="evaluate", unit="obj", disable=not progress, leave=False)
+    adi_th = THRESHOLDS["adi"][0][0]
     for obj_id in bar:
         pp = pairs[obj_id]
         if not pp.index:
@@ -281,18 +283,23 @@ def evaluate(
         te = pe.te_many(t_e, t_g)
         err["te"][idx] = te
         err["re"][idx] = pe.re_many(R_e, R_g)
-        err["proj"][idx] = pe.proj_many(R_e, t_e, R_g, t_g, K, pts)
-        err["mspd"][idx] = pe.mspd_many(R_e, t_e, R_g, t_g, K, pts, syms) * (640.0 / im_width)
+        proj_v, mspd_v = pe.proj_mspd_many(R_e, t_e, R_g, t_g, K, pts, syms)
+        err["proj"][idx] = proj_v
+        err["mspd"][idx] = mspd_v * (640.0 / im_width)
         near = te < diameter  # bop: spheres overlap; otherwise ad/add/adi/mssd are inf
         if near.any():
             s = np.nonzero(near)[0]
             sub = (R_e[s], t_e[s], R_g[s], t_g[s])
-            add_v = pe.add_many(*sub, pts)
-            adi_v = pe.adi_many(*sub, pts)
+            add_v, mssd_v = pe.add_mssd_many(*sub, pts, syms)
+            # ADI: exact threshold decisions (and exact values wherever matching can use them), see adi_fast.
+            adi_v, _ = adi_for_matching(
+                build_adi_index(pts, diameter), *sub, adi_th * diameter,
+                need_value=np.asarray(pp.multi)[s], upper_bound=add_v,
+            )
             err["add"][idx[s]] = add_v / diameter
             err["adi"][idx[s]] = adi_v / diameter
             err["ad"][idx[s]] = (adi_v if symmetric else add_v) / diameter
-            err["mssd"][idx[s]] = pe.mssd_many(*sub, pts, syms) / diameter
+            err["mssd"][idx[s]] = mssd_v / diameter
     bar.close()
 
     # Matching and recall for every (error type, threshold).

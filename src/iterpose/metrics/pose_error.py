@@ -53,6 +53,8 @@ __all__ = [
     "te_many",
     "mssd_many",
     "mspd_many",
+    "add_mssd_many",
+    "proj_mspd_many",
     "BOP19_VSD_TAUS",
     "BOP19_THRESHOLDS_MSSD",
     "BOP19_THRESHOLDS_MSPD",
@@ -529,3 +531,61 @@ def mspd_many(R_e, t_e, R_g, t_g, K, pts, syms: Syms) -> np.ndarray:
             best = _py_min(best, e)
         out[s] = best
     return out
+
+
+def add_mssd_many(R_e, t_e, R_g, t_g, pts, syms: Syms) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`add_many` and :func:`mssd_many` together, sharing the identity-symmetry distances (same bits).
+
+    Returns:
+        ``(add [N], mssd [N])`` in mm, bit-identical to the two separate functions.
+    """
+    R_e, t_e, R_g, t_g = _pairs(R_e, t_e, R_g, t_g, "add_mssd_many")
+    R_s, t_s = _syms(syms, "add_mssd_many")
+    _check_identity_first(R_s, t_s, "add_mssd_many")
+    pts_T = np.ascontiguousarray(_pts(pts, "add_mssd_many").T)
+    add_out, mssd_out = np.empty(R_e.shape[0]), np.empty(R_e.shape[0])
+    for s in _chunks(R_e.shape[0], pts_T.shape[1]):
+        pts_e = _transform_many(pts_T, R_e[s], t_e[s])
+        best = None
+        for k in range(R_s.shape[0]):
+            R_gs, t_gs = _sym_poses(R_g[s], t_g[s], R_s[k], t_s[k])
+            dist = _norm_rows(pts_e - _transform_many(pts_T, R_gs, t_gs))
+            if k == 0:  # identity: R_g I = R_g and R_g 0 + t_g = t_g exactly, so these are ADD's distances
+                add_out[s] = dist.mean(axis=1)
+            best = _py_min(best, dist.max(axis=1))
+        mssd_out[s] = best
+    return add_out, mssd_out
+
+
+def proj_mspd_many(R_e, t_e, R_g, t_g, K, pts, syms: Syms) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`proj_many` and :func:`mspd_many` together, sharing the identity-symmetry projections (same bits).
+
+    Returns:
+        ``(proj [N], mspd [N])`` in pixels, bit-identical to the two separate functions.
+    """
+    R_e, t_e, R_g, t_g = _pairs(R_e, t_e, R_g, t_g, "proj_mspd_many")
+    R_s, t_s = _syms(syms, "proj_mspd_many")
+    _check_identity_first(R_s, t_s, "proj_mspd_many")
+    K = _Ks(K, R_e.shape[0], "proj_mspd_many")
+    pts = _pts(pts, "proj_mspd_many")
+    pts_h_T = np.ascontiguousarray(np.hstack((pts, np.ones((pts.shape[0], 1)))).T)
+    proj_out, mspd_out = np.empty(R_e.shape[0]), np.empty(R_e.shape[0])
+    for s in _chunks(R_e.shape[0], pts.shape[0]):
+        proj_e = _project_many(pts_h_T, K[s], R_e[s], t_e[s])
+        best = None
+        for k in range(R_s.shape[0]):
+            R_gs, t_gs = _sym_poses(R_g[s], t_g[s], R_s[k], t_s[k])
+            dist = _norm_rows(proj_e - _project_many(pts_h_T, K[s], R_gs, t_gs))
+            if k == 0:
+                proj_out[s] = dist.mean(axis=1)
+            best = _py_min(best, dist.max(axis=1))
+        mspd_out[s] = best
+    return proj_out, mspd_out
+
+
+def _check_identity_first(R_s: np.ndarray, t_s: np.ndarray, fn: str) -> None:
+    if not (np.array_equal(R_s[0], np.eye(3)) and not np.any(t_s[0])):
+        raise InvalidInputError(
+            f"{fn}: the first symmetry must be the exact identity (R = I, t = 0), as "
+            "iterpose.geometry.symmetry.bop_symmetry_transforms returns it"
+        )
