@@ -167,11 +167,16 @@ def render_objects(models: Sequence["ObjectModel"], T_co: torch.Tensor, K: torch
         out = interpolate(torch.cat([albedo, nc, vc[..., 2:]], dim=-1), r, vc, faces)
         parts.append((out, r.face_id))
         order.extend(idx)
-    inv = torch.empty(N, dtype=torch.long)
-    inv[torch.tensor(order)] = torch.arange(N)
-    inv = inv.to(T_co.device)
-    attrs = torch.cat([p[0] for p in parts])[inv]
-    face_id = torch.cat([p[1] for p in parts])[inv]
+    if len(parts) == 1:
+        attrs, face_id = parts[0]
+    else:
+        attrs = torch.cat([p[0] for p in parts])
+        face_id = torch.cat([p[1].to(T_co.device) for p in parts])
+    if order != list(range(N)):
+        inv = torch.empty(N, dtype=torch.long)
+        inv[torch.tensor(order)] = torch.arange(N)
+        inv = inv.to(T_co.device)
+        attrs, face_id = attrs[inv], face_id[inv]
     mask = face_id >= 0
     normals = attrs[:, 3:6]
     normals = normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-12)
