@@ -154,3 +154,8 @@ def test_render_scene_bad_image_index():
         render_scene([BOX_A], _pose([0.0, 0.0, 0.3])[None], K, torch.tensor([1]), H, W)
     with pytest.raises(ShapeError, match="image_index must be"):
         render_scene([BOX_A], _pose([0.0, 0.0, 0.3])[None], K, torch.tensor([0, 0]), H, W)
+
+
+def test_render_objects_no_instances():
+    out = render_objects([], torch.zeros(0, 4, 4), K, H, W)
+    assert out.rgb.shape == (0, 3, H, W) and out.mask.shape == (0, H, W) and out.face_id.dtype == torch.int32

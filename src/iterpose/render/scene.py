@@ -160,6 +160,10 @@ def render_objects(models: Sequence["ObjectModel"], T_co: torch.Tensor, K: torch
     K = check_K(K, N, fn)
     crop_off, h, w = check_crop(crop, N, height, width, fn)
     crop_t = None if crop is None else torch.cat([crop_off, torch.tensor([[w, h]]).expand(N, 2)], 1)
+    if N == 0:
+        dtype = torch.promote_types(T_co.dtype, torch.float32)
+        z = torch.zeros(0, 3, h, w, dtype=dtype, device=T_co.device)
+        return ObjectRender(rgb=z, depth_m=z[:, 0], mask=z[:, 0].bool(), face_id=z[:, 0].int(), normals_cam=z)
     parts, order = [], []
     for idx, vc, nc, faces, r in _instance_rasters(models, T_co, K, height, width, crop_t, near_m, backend):
         m = models[idx[0]]
