@@ -142,6 +142,13 @@ def test_interpolation_kernel_matches_numpy_reference_on_asymmetric_triangles():
     ref = interpolate_colors_reference(fid, verts, faces, colors, Ks)
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-6)
     assert (fast[fid < 0] == 0).all() and fast[fid >= 0].min() >= -1e-6
+    # a crop window (x0, y0) = (3, 2) gives the same values as the full image there
+    rc = rasterize(torch.from_numpy(verts), torch.from_numpy(faces), torch.from_numpy(Ks), 13, 17,
+                   crop=torch.tensor([[3, 2, 9, 7]]))
+    win = interpolate_colors(rc.face_id[0].numpy(), verts, faces, colors, Ks, (3, 2))
+    np.testing.assert_allclose(win, fast[2:9, 3:12], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(interpolate_colors_reference(rc.face_id[0].numpy(), verts, faces, colors, Ks, (3, 2)),
+                               win, rtol=0, atol=1e-6)
 
 
 def test_interpolated_albedo_matches_render_scene():

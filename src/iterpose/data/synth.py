@@ -16,10 +16,11 @@ Pipeline of one scene (costs measured in ``benchmarks/bench_synth.py``):
    (or upper-hemisphere) direction with a random roll; distractor primitives (boxes, ellipsoids) anywhere in view;
    occluder primitives between the camera and a target. Bounding spheres may overlap by at most
    ``max_sphere_overlap`` of the sum of radii (else the placement is redrawn).
-2. one rasterisation of all meshes (:func:`iterpose.render.rasterize`), per-vertex (Gouraud) Lambert shading with
-   a random directional light, interpolated perspective-correctly by a small numba kernel;
-3. each target rasterised alone in its projected box for its full mask; layouts whose targets are less visible
-   than ``min_visib_fract`` are redrawn (after ``max_tries`` the occluders and distractors are dropped);
+2. each mesh rasterised alone in its projected window (:func:`iterpose.render.rasterize`), the windows composited
+   by depth (exactly one z-buffer of all meshes, and each target's full mask for free), per-vertex (Gouraud)
+   Lambert shading with a random directional light, interpolated perspective-correctly by a small numba kernel;
+3. layouts whose targets are less visible than ``min_visib_fract`` are redrawn (after ``max_tries`` the
+   occluders and distractors are dropped);
 4. background (procedural or a folder of images), colour jitter, optional Gaussian blur, sensor noise.
 """
 
@@ -479,15 +480,15 @@ def _layout(meshes: Sequence[MeshArrays], config: SynthConfig, rng: np.random.Ge
 
 
 @numba.njit(cache=True, nogil=True)
-def _interp_kernel(face_id, verts, faces, colors, fx, fy, cx, cy, out):  # pragma: no cover - compiled
+def _interp_kernel(face_id, verts, faces, colors, fx, fy, cx, cy, x0, y0, out):  # pragma: no cover - compiled
     H, W = face_id.shape
     for i in range(H):
-        y = (i - cy) / fy
+        y = (i + y0 - cy) / fy
         for j in range(W):
             f = face_id[i, j]
             if f < 0:
                 continue
-            x = (j - cx) / fx
+            x = (j + x0 - cx) / fx
             a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
             e1x, e1y, e1z = verts[b, 0] - verts[a, 0], verts[b, 1] - verts[a, 1], verts[b, 2] - verts[a, 2]
             e2x, e2y, e2z = verts[c, 0] - verts[a, 0], verts[c, 1] - verts[a, 1], verts[c, 2] - verts[a, 2]
@@ -506,13 +507,16 @@ def _interp_kernel(face_id, verts, faces, colors, fx, fy, cx, cy, out):  # pragm
 
 
 def interpolate_colors(face_id: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, colors: np.ndarray,
-                       K: np.ndarray) -> np.ndarray:
+                       K: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Perspective-correct interpolation of per-vertex colours at every covered pixel (numba, CPU).
 
     Args:
-        face_id: ``[H, W]`` int32 visible face (-1 empty), from :func:`iterpose.render.rasterize` of a full image.
+        face_id: ``[h, w]`` int32 visible face (-1 = skip), from :func:`iterpose.render.rasterize` (full image or
+            a crop window).
         verts_cam: ``[V, 3]`` float64 camera-frame vertices (metres) that were rasterised.
-        faces: ``[F, 3]`` int64. colors: ``[V, C=3]`` float32 values to interpolate. K: ``[3, 3]`` zero-skew.
+        faces: ``[F, 3]`` int64. colors: ``[V, C=3]`` float32 values to interpolate. K: ``[3, 3]`` zero-skew,
+            full-image intrinsics.
+        offset: ``(x0, y0)`` full-image pixel of the window's top-left pixel (``(0, 0)`` for a full image).
 
     Returns:
         ``[H, W, 3]`` float32, 0 at empty pixels; the same barycentrics as :func:`iterpose.render.interpolate`
@@ -521,18 +525,19 @@ def interpolate_colors(face_id: np.ndarray, verts_cam: np.ndarray, faces: np.nda
     out = np.zeros(face_id.shape + (3,), np.float32)
     _interp_kernel(np.ascontiguousarray(face_id, dtype=np.int32), np.ascontiguousarray(verts_cam, dtype=np.float64),
                    np.ascontiguousarray(faces, dtype=np.int64), np.ascontiguousarray(colors, dtype=np.float32),
-                   float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), out)
+                   float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), float(offset[0]),
+                   float(offset[1]), out)
     return out
 
 
 def interpolate_colors_reference(face_id: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, colors: np.ndarray,
-                                 K: np.ndarray) -> np.ndarray:
+                                 K: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Slow, vectorised NumPy reference of :func:`interpolate_colors` (same arguments, same result)."""
     out = np.zeros(face_id.shape + (3,), np.float64)
     i, j = np.nonzero(face_id >= 0)
     tri = faces[face_id[i, j]]
     v0, v1, v2 = (verts_cam[tri[:, k]] for k in range(3))
-    d = np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], np.ones(len(i))], -1)
+    d = np.stack([(j + offset[0] - K[0, 2]) / K[0, 0], (i + offset[1] - K[1, 2]) / K[1, 1], np.ones(len(i))], -1)
     e1, e2 = v1 - v0, v2 - v0
     p = np.cross(d, e2)
     det = (e1 * p).sum(-1)
@@ -575,48 +580,67 @@ def _to_cam(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
     return inst.mesh.vertices @ R.T + t, inst.mesh.normals @ R.T.astype(np.float32)
 
 
+def _window(vc: np.ndarray, K: np.ndarray, H: int, W: int) -> tuple[int, int, int, int] | None:
+    """Full-image pixel window ``(x0, y0, x1, y1)`` (inclusive) holding the projection of ``vc [V, 3]`` (camera
+    frame, vertices in front of the near plane only); ``None`` when it misses the image."""
+    front = vc[:, 2] > _NEAR_M
+    if not front.any():
+        return None
+    p = vc[front]
+    uv = p[:, :2] / p[:, 2:] * K[[0, 1], [0, 1]] + K[:2, 2]
+    x0, y0 = max(0, int(math.floor(uv[:, 0].min()))), max(0, int(math.floor(uv[:, 1].min())))
+    x1, y1 = min(W - 1, int(math.ceil(uv[:, 0].max()))), min(H - 1, int(math.ceil(uv[:, 1].max())))
+    return None if x1 < x0 or y1 < y0 else (x0, y0, x1, y1)
+
+
+_NEAR_M = 0.01  # iterpose.render.rasterize's default near plane
+
+
 def _render(instances: list[_Instance], n_targets: int, config: SynthConfig, light: np.ndarray, ambient: float,
             diffuse: float) -> _Rendered:
+    """Rasterise each instance alone in its projected window (so every face is set up once) and composite the
+    windows by depth: the same face ids and depths as one z-buffer of all meshes (depth ties go to the earlier
+    instance, as they go to the smaller face id there), plus each target's full mask for free."""
     H, W = config.height, config.width
     K = config.K_matrix
     K_t = torch.from_numpy(K)
-    verts, faces, cols, starts = [], [], [], []
-    nv = nf = 0
-    cams = []
-    for inst in instances:
-        vc, nc = _to_cam(inst)
-        cams.append(vc)
-        shade = np.float32(ambient) + np.float32(diffuse) * np.abs(nc @ light.astype(np.float32))
-        cols.append(np.clip(inst.mesh.colors * shade[:, None], 0.0, 1.0))
-        verts.append(vc)
-        faces.append(inst.mesh.faces + nv)
-        starts.append(nf)
-        nv += len(vc)
-        nf += len(inst.mesh.faces)
-    V = np.concatenate(verts)
-    F = np.concatenate(faces)
-    r = rasterize(torch.from_numpy(V), torch.from_numpy(F), K_t, H, W)
-    fid = r.face_id[0].numpy()
-    depth = r.depth_m[0].numpy()
-    color = interpolate_colors(fid, V, F, np.concatenate(cols), K)
-    inst_id = np.searchsorted(np.asarray(starts), np.maximum(fid, 0), side="right") - 1
-    inst_id = np.where(fid >= 0, inst_id, -1)
+    zbuf = np.full((H, W), np.inf, np.float32)
+    inst_id = np.full((H, W), -1, np.int64)
     mask_full = np.zeros((n_targets, H, W), bool)
-    for k in range(n_targets):
-        vc = cams[k]
-        z = vc[:, 2]
-        if (z <= 0.01).any():
-            raise InvalidInputError(f"generate_scene: target {k} reaches the near plane; increase distance_m")
-        uv = (vc[:, :2] / z[:, None]) * K[[0, 1], [0, 1]] + K[:2, 2]
-        x0 = max(0, int(math.floor(uv[:, 0].min())))
-        y0 = max(0, int(math.floor(uv[:, 1].min())))
-        x1 = min(W - 1, int(math.ceil(uv[:, 0].max())))
-        y1 = min(H - 1, int(math.ceil(uv[:, 1].max())))
-        if x1 < x0 or y1 < y0:
+    windows = []
+    for idx, inst in enumerate(instances):
+        vc, nc = _to_cam(inst)
+        win = _window(vc, K, H, W)
+        if win is None:
+            windows.append(None)
             continue
+        x0, y0, x1, y1 = win
         crop = torch.tensor([[x0, y0, x1 - x0 + 1, y1 - y0 + 1]])
-        rk = rasterize(torch.from_numpy(vc), torch.from_numpy(instances[k].mesh.faces), K_t, H, W, crop=crop)
-        mask_full[k, y0:y1 + 1, x0:x1 + 1] = rk.face_id[0].numpy() >= 0
+        r = rasterize(torch.from_numpy(vc), torch.from_numpy(inst.mesh.faces), K_t, H, W, crop=crop, near_m=_NEAR_M)
+        fid, d = r.face_id[0].numpy(), r.depth_m[0].numpy()
+        covered = fid >= 0
+        if idx < n_targets:
+            mask_full[idx, y0:y1 + 1, x0:x1 + 1] = covered
+        zw, iw = zbuf[y0:y1 + 1, x0:x1 + 1], inst_id[y0:y1 + 1, x0:x1 + 1]
+        nearer = covered & (d < zw)
+        zw[nearer] = d[nearer]
+        iw[nearer] = idx
+        windows.append((win, fid, vc, nc))
+    color = np.zeros((H, W, 3), np.float32)
+    for idx, item in enumerate(windows):
+        if item is None:
+            continue
+        (x0, y0, x1, y1), fid, vc, nc = item
+        mine = inst_id[y0:y1 + 1, x0:x1 + 1] == idx
+        if not mine.any():
+            continue
+        mesh = instances[idx].mesh
+        shade = np.float32(ambient) + np.float32(diffuse) * np.abs(nc @ light.astype(np.float32))
+        cols = np.clip(mesh.colors * shade[:, None], 0.0, 1.0)
+        c = interpolate_colors(np.where(mine, fid, -1), vc, mesh.faces, cols, K, (x0, y0))
+        cw = color[y0:y1 + 1, x0:x1 + 1]
+        cw[mine] = c[mine]
+    depth = np.where(inst_id >= 0, zbuf, np.float32(0.0)).astype(np.float32)
     return _Rendered(color, depth, inst_id, mask_full)
 
 
