@@ -97,7 +97,8 @@ class RefineOutput:
 
     Attributes:
         poses: ``[N, 4, 4]`` refined ``T_co`` (metres), dtype/device of the initial poses; never NaN, never
-            behind the camera (objects not refined keep their initial pose exactly).
+            behind the camera unless the initial pose was (objects not refined keep their initial pose exactly;
+            a non-finite initial pose becomes the BOP placeholder ``R = I, t = 0``).
         scores: ``[N]`` float in 0..1, higher = the pose explains the image better (method-specific, documented
             by each refiner); objects passed through get 0.
         trace: ``[T + 1, N, 4, 4]`` the pose after each iteration; ``trace[0]`` is the initial poses. Objects
@@ -264,6 +265,9 @@ class Refiner(ABC):
         radius = torch.tensor([self.objects[int(i)].diameter_m / 2 for i in ids.tolist()], dtype=torch.float64)
         status = classify_initial_poses(init_poses.detach().cpu(), K.detach().cpu()[img_idx], radius, H, W)
         poses = init_poses.detach().clone()
+        nonfinite = (status == int(RefineStatus.INVALID_INIT_NONFINITE)).to(dev)
+        if bool(nonfinite.any()):  # never return NaN: such rows get the BOP placeholder (R = I, t = 0)
+            poses[nonfinite] = torch.eye(4, dtype=dtype, device=dev)
         scores = torch.zeros(N, dtype=dtype, device=dev)
         trace = poses[None].repeat(iters + 1, 1, 1, 1)
         ok = (status == 0).nonzero().flatten()
