@@ -6,10 +6,12 @@ Pipeline (bop_toolkit ``eval_calc_errors.py`` + ``eval_calc_scores.py`` + ``eval
 1. Targets ``(scene_id, im_id, obj_id, inst_count)`` from ``test_targets_bop19.json``. For each target, the
    estimates of that object in that image are sorted by score (descending, stable) and the top ``inst_count``
    are kept. Estimates for images or objects without a target are ignored, as in bop_toolkit.
-2. Errors of each kept estimate w.r.t. **every** GT instance of the same object in the image, with the points of
+2. Errors of each kept estimate w.r.t. the **valid** GT instances of the same object in the image (bop computes
+   them w.r.t. every instance but its matching skips the others, so they are not computed here), with the points of
    ``models_eval`` (mm): ``ad`` (ADI for symmetric objects, i.e. objects with symmetries in ``models_info.json``;
    ADD otherwise), ``add``, ``adi``, ``proj`` (px), ``re`` (deg), ``te`` (mm), ``mssd``, ``mspd``. Shortcut as bop:
-   ``ad``/``add``/``adi``/``mssd`` are ``inf`` when ``|t_e - t_g| >= diameter``.
+   ``ad``/``add``/``adi``/``mssd`` are ``inf`` when ``|t_e - t_g| >= diameter``. ADI is computed by
+   :mod:`iterpose.metrics.adi_fast`: every threshold decision is bop's, values that cannot match are bounds.
 3. Normalisation: ``ad``/``add``/``adi``/``mssd`` divided by the diameter (``models_eval/models_info.json``),
    ``mspd`` multiplied by ``640 / image_width``.
 4. Valid GTs (per image: most visible ``inst_count`` instances of each target object) and greedy matching
@@ -19,7 +21,8 @@ Thresholds (strict ``<``): ``ad``/``add``/``adi`` 0.1 (x diameter), ``proj`` 5 p
 te < 50 mm (both elements of a two-element error, matched like any other error; bop's own default of 5 "cm" is
 really 5 mm because ``te`` is in mm — we use 50 mm, the usual "5 deg 5 cm"), ``mssd`` ``np.arange(0.05, 0.51,
 0.05)``, ``mspd`` ``np.arange(5, 51, 5)`` px. AR_MSSD / AR_MSPD are the means of those recalls. VSD (and the
-overall AR) is computed only when the dataset has depth images.
+overall AR = (AR_VSD + AR_MSSD + AR_MSPD) / 3) is computed only when the dataset has depth images
+(:mod:`iterpose.metrics.vsd_eval`; AR_VSD = mean recall over 10 taus x 10 thetas).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from iterpose.metrics.adi_fast import adi_for_matching, build_adi_index
 from iterpose.metrics.matching import match_greedy, select_valid_gts
 from iterpose.metrics.scores import average_recall, bop19_ar, recall
 
-__all__ = ["evaluate", "EvalReport", "RECALL_KEYS", "THRESHOLDS"]
+__all__ = ["evaluate", "EvalReport", "RECALL_KEYS", "THRESHOLDS", "VSD_THRESHOLDS"]
 
 #: Keys of :attr:`EvalReport.recall`, in display order ("ar_vsd" and "ar" only with depth).
 RECALL_KEYS = ("ad_0.1d", "add_0.1d", "adi_0.1d", "proj_5px", "rete_5deg_50mm", "ar_mssd", "ar_mspd", "ar_vsd", "ar")
@@ -62,6 +65,10 @@ THRESHOLDS: Mapping[str, tuple] = MappingProxyType(
         "mspd": tuple((th,) for th in pe.BOP19_THRESHOLDS_MSPD),
     }
 )
+
+
+#: BOP19 VSD correctness thresholds theta (the same floats as the taus), strict ``<``.
+VSD_THRESHOLDS = pe.BOP19_VSD_TAUS
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class _Pairs:
     K: list = field(default_factory=list)
     index: list = field(default_factory=list)  # global pair index
     multi: list = field(default_factory=list)  # the estimate may match one of several valid GTs
+    image: list = field(default_factory=list)  # (scene_id, im_id) of each pair
 
 
 def _load_dataset(dataset, split: str) -> BopDataset:
@@ -158,8 +166,9 @@ def evaluate(
         progress: show a tqdm progress bar on stderr.
         split: dataset split when ``dataset`` is a path.
         max_sym_disc_step: discretisation of continuous symmetries (BOP: 0.01).
-        vsd_renderer_factory: for datasets with depth: ``factory(obj_id, points/model info...)`` is reserved for
-            the VSD path (see :mod:`iterpose.metrics.vsd_eval`); ``None`` uses iterpose's renderer.
+        vsd_renderer_factory: for datasets with depth: ``factory(models_eval_dir, obj_ids) -> render`` with
+            ``render(obj_id, R [N,3,3], t_mm [N,3], K [N,3,3], height, width) -> [N, H, W]`` depth in mm rendered
+            with bop's pixel centres; ``None`` uses :func:`iterpose.metrics.vsd_eval.bop_depth_renderer`.
 
     Returns:
         :class:`EvalReport`.
@@ -251,6 +260,7 @@ def evaluate(
                         pp.K.append(K)
                         pp.index.append(n_pairs)
                         pp.multi.append(len(gt_ids) > 1)
+                        pp.image.append((scene_id, im_id))
                         pidx[a, b] = n_pairs
                         n_pairs += 1
                 if rows and gt_ids:
@@ -330,11 +340,24 @@ def evaluate(
         o: MappingProxyType(summarise(lambda k, o=o: tp_obj[k].get(o, 0), n_targets_obj[o])) for o in target_obj_ids
     }
     if ds.has_depth:
-        from iterpose.metrics.vsd_eval import vsd_recalls  # noqa: PLC0415 (renderer only needed here)
+        vsd_err = _vsd_errors(ds, pairs, n_pairs, models_info, progress, vsd_renderer_factory)
+        tp_vsd_obj: dict[str, dict[int, int]] = {}
+        for ti, tau in enumerate(pe.BOP19_VSD_TAUS):
+            values = vsd_err[:, ti : ti + 1]
+            for th in VSD_THRESHOLDS:
+                key = f"vsd@{tau!r}/{th!r}"
+                tp_counts[key], tp_vsd_obj[key] = _count_tp(groups, values, (th,))
 
-        ar_vsd, ar_vsd_obj = vsd_recalls(ds, groups_for_vsd(groups), progress=progress)  # pragma: no cover
-        overall["ar_vsd"] = ar_vsd  # pragma: no cover
-        overall["ar"] = bop19_ar(ar_vsd, overall["ar_mssd"], overall["ar_mspd"])  # pragma: no cover
+        def ar_vsd(tp_of: Callable[[str], float], n: int) -> float:
+            return average_recall([recall(tp_of(k), n) for k in tp_vsd_obj])
+
+        overall["ar_vsd"] = ar_vsd(lambda k: tp_counts[k], n_targets)
+        overall["ar"] = bop19_ar(overall["ar_vsd"], overall["ar_mssd"], overall["ar_mspd"])
+        for o in target_obj_ids:
+            rec = dict(per_object[o])
+            rec["ar_vsd"] = ar_vsd(lambda k, o=o: tp_vsd_obj[k].get(o, 0), n_targets_obj[o])
+            rec["ar"] = bop19_ar(rec["ar_vsd"], rec["ar_mssd"], rec["ar_mspd"])
+            per_object[o] = MappingProxyType(rec)
     return EvalReport(
         n_targets=n_targets,
         recall=MappingProxyType(overall),
@@ -373,5 +396,25 @@ def _count_tp(groups: list[dict], values: np.ndarray, th: tuple) -> tuple[int, d
     return total, per
 
 
-def groups_for_vsd(groups: list[dict]) -> list[dict]:  # pragma: no cover - VSD path, see vsd_eval
-    return groups
+
+def _vsd_errors(ds: BopDataset, pairs: dict[int, "_Pairs"], n_pairs: int, models_info, progress: bool,
+                renderer_factory: Optional[Callable[..., Any]]) -> np.ndarray:
+    """``[n_pairs, 10]`` BOP19 VSD errors (one column per tau) of every (estimate, valid GT) pair."""
+    from iterpose.metrics import vsd_eval  # noqa: PLC0415 (the renderer is imported only for VSD)
+
+    out = np.ones((n_pairs, len(pe.BOP19_VSD_TAUS)))
+    objs = [o for o in sorted(pairs) if pairs[o].index]
+    if not objs:
+        return out
+    factory = vsd_eval.bop_depth_renderer if renderer_factory is None else renderer_factory
+    render = factory(ds.models_eval_dir, objs)
+    cat = lambda name: np.concatenate([np.stack(getattr(pairs[o], name)) for o in objs])  # noqa: E731
+    idx = np.concatenate([np.asarray(pairs[o].index) for o in objs])
+    obj_of = np.concatenate([np.full(len(pairs[o].index), o) for o in objs])
+    image = [im for o in objs for im in pairs[o].image]
+    diam = [float(models_info[int(o)].diameter_mm) for o in obj_of]
+    out[idx] = vsd_eval.vsd_errors(
+        ds.load_depth_mm, image, obj_of.tolist(), cat("R_e"), cat("t_e"), cat("R_g"), cat("t_g"), cat("K"), diam,
+        render, delta_mm=vsd_eval.vsd_delta_mm(ds.name), progress=progress,
+    )
+    return out

@@ -44,6 +44,7 @@ __all__ = [
     "mssd",
     "mspd",
     "vsd",
+    "vsd_from_depths",
     "depth_im_to_dist_im",
     "overlapping_sphere_projections",
     "add_many",
@@ -338,7 +339,7 @@ def vsd(
         render_depth: ``render_depth(R [3,3], t [3] mm) -> [H, W]`` depth in mm (0 = background) rendered *the way
             bop_toolkit's renderer does*, i.e. with pixel centres at ``(j + 0.5, i + 0.5)``. With iterpose's
             OpenCV-convention renderer, render with ``K`` shifted by ``(-0.5, -0.5)`` in ``(cx, cy)``; see
-            :func:`iterpose.metrics.vsd_renderer.bop_depth_renderer`.
+            :func:`iterpose.metrics.vsd_eval.bop_depth_renderer`.
         cost_type: ``"step"`` (BOP, since SIXD 2017) or ``"tlinear"`` (ECCVW 2016).
 
     Returns:
@@ -346,13 +347,41 @@ def vsd(
     """
     if cost_type not in ("step", "tlinear"):
         raise InvalidInputError(f"vsd: cost_type must be 'step' or 'tlinear', got {cost_type!r}")
-    K = _K(K, "vsd")
-    depth_test = np.asarray(depth_test)
     depth_e = np.asarray(render_depth(_rot(R_e, "vsd", "R_e"), _trans(t_e, "vsd", "t_e")))
     depth_g = np.asarray(render_depth(_rot(R_g, "vsd", "R_g"), _trans(t_g, "vsd", "t_g")))
+    return vsd_from_depths(depth_e, depth_g, depth_test, K, delta, taus, normalized_by_diameter, diameter, cost_type)
+
+
+def vsd_from_depths(
+    depth_e: np.ndarray,
+    depth_g: np.ndarray,
+    depth_test: np.ndarray,
+    K: np.ndarray,
+    delta: float,
+    taus: Sequence[float],
+    normalized_by_diameter: bool,
+    diameter: float,
+    cost_type: str = "step",
+) -> list[float]:
+    """:func:`vsd` from already rendered depth images (bop_toolkit ``pose_error.vsd`` after its two renders).
+
+    Args:
+        depth_e, depth_g: ``[H, W]`` depth (mm, 0 = background) of the model in the estimated and the GT pose.
+        depth_test, K, delta, taus, normalized_by_diameter, diameter, cost_type: as in :func:`vsd`.
+
+    Returns:
+        One error in [0, 1] per tau (python floats).
+    """
+    if cost_type not in ("step", "tlinear"):
+        raise InvalidInputError(f"vsd_from_depths: cost_type must be 'step' or 'tlinear', got {cost_type!r}")
+    K = _K(K, "vsd")
+    depth_test = np.asarray(depth_test)
+    depth_e = np.asarray(depth_e)
+    depth_g = np.asarray(depth_g)
     if depth_e.shape != depth_test.shape or depth_g.shape != depth_test.shape:
         raise ShapeError(
-            f"vsd: rendered depth {list(depth_e.shape)} must have the test depth's shape {list(depth_test.shape)}"
+            f"vsd: rendered depth {list(depth_e.shape)} / {list(depth_g.shape)} must have the test depth's shape "
+            f"{list(depth_test.shape)}"
         )
     dist_test = depth_im_to_dist_im(depth_test, K)
     dist_g = depth_im_to_dist_im(depth_g, K)
