@@ -1,0 +1,110 @@
+"""`iterpose refine`: same rows in the same order, placeholders unchanged, clear errors and no partial output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import iterpose.cli.main as cli_main
+from iterpose.cli.main import main
+from iterpose.data import BopDataset, ResultsTable, read_results_csv, write_results_csv
+from iterpose.data.perturb import PerturbConfig, perturb_poses
+from iterpose.data.synth import SynthConfig
+from iterpose.data.synth_writer import write_synth_dataset
+from iterpose.mesh import example_object
+
+
+@pytest.fixture(autouse=True)
+def _only_refine_verb(monkeypatch):
+    monkeypatch.setattr(cli_main, "VERB_MODULES", ("refine",))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 2-image synthetic BOP dataset of the example object and an init CSV: perturbed GT rows, plus a t = 0
+    placeholder row in the middle."""
+    root = tmp_path_factory.mktemp("refine") / "tiny"
+    cfg = SynthConfig(height=120, width=160, K=(150.0, 0.0, 79.5, 0.0, 150.0, 59.5, 0.0, 0.0, 1.0),
+                      objects_per_image=(1, 1), distance_m=(0.5, 0.6), distractors=(0, 0), occluders=(0, 0),
+                      margin_px=40.0)
+    write_synth_dataset([example_object(1)], root, 2, config=cfg, seed=0, progress=False, scene_id=1)
+    ds = BopDataset(root)
+    rows_T, sid, iid = [], [], []
+    gen = torch.Generator().manual_seed(0)
+    for im in ds.image_ids(1):
+        for inst in ds.scene_gt(1)[im]:
+            T = torch.tensor(np.asarray(inst.R), dtype=torch.float64)
+            T_co = torch.eye(4, dtype=torch.float64)
+            T_co[:3, :3] = T
+            T_co[:3, 3] = torch.tensor(np.asarray(inst.t_mm)) / 1000
+            rows_T.append(perturb_poses(T_co[None], PerturbConfig(3.0, (0.003, 0.003, 0.01)), gen)[0].numpy())
+            sid.append(1)
+            iid.append(im)
+    T = np.stack(rows_T)
+    placeholder = np.eye(4)[None].copy()
+    T = np.concatenate([T[:1], placeholder, T[1:]])
+    sid.insert(1, 1)
+    iid.insert(1, iid[0])
+    n = len(T)
+    table = ResultsTable.from_T_co(sid, iid, [1] * n, [0.9] + [0.0] + [0.8] * (n - 2), T, -1.0)
+    init = root.parent / "init_tiny-test.csv"
+    write_results_csv(init, table)
+    return root, init
+
+
+def test_refine_writes_same_rows(tiny, tmp_path, capsys):
+    root, init = tiny
+    out = tmp_path / "rgblm_tiny-test.csv"
+    assert main(["refine", str(root), str(init), "--out", str(out), "--no-progress", "--iterations", "4"]) == 0
+    a, b = read_results_csv(init), read_results_csv(out)
+    assert len(b) == len(a) == 3
+    assert b.scene_id.tolist() == a.scene_id.tolist() and b.im_id.tolist() == a.im_id.tolist()
+    assert b.obj_id.tolist() == a.obj_id.tolist()
+    # the placeholder row is unchanged, score included
+    assert b.placeholder_mask().tolist() == [False, True, False]
+    # refined rows: a rotation, a score in 0..1, one time per image (>= 0)
+    for i in (0, 2):
+        assert np.allclose(b.R[i] @ b.R[i].T, np.eye(3), atol=1e-5)
+        assert 0.0 <= b.score[i] <= 1.0 and b.time_s[i] > 0
+    assert b.time_s[0] == b.time_s[1]  # same image, same time
+    text = capsys.readouterr().out
+    assert "2 refined" in text or "1 refined" in text
+    assert "1 passed through" in text
+
+
+def test_unknown_object_is_an_error_and_no_output(tiny, tmp_path, capsys):
+    root, init = tiny
+    a = read_results_csv(init)
+    bad = ResultsTable(a.scene_id, a.im_id, np.where(np.arange(len(a)) == 2, 42, a.obj_id), a.score, a.R, a.t_mm,
+                       a.time_s)
+    bad_csv = tmp_path / "bad_tiny-test.csv"
+    write_results_csv(bad_csv, bad)
+    out = tmp_path / "out.csv"
+    assert main(["refine", str(root), str(bad_csv), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "objects [42]" in err and "data row 3" in err and "no model" in err
+    assert not out.exists()
+
+
+def test_missing_image_is_an_error_and_no_output(tiny, tmp_path, capsys):
+    root, init = tiny
+    a = read_results_csv(init)
+    bad = ResultsTable(a.scene_id, np.where(np.arange(len(a)) == 0, 77, a.im_id), a.obj_id, a.score, a.R, a.t_mm,
+                       a.time_s)
+    bad_csv = tmp_path / "bad_tiny-test.csv"
+    write_results_csv(bad_csv, bad)
+    out = tmp_path / "out.csv"
+    assert main(["refine", str(root), str(bad_csv), "--out", str(out), "--no-progress"]) == 2
+    assert "77" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unavailable_methods_and_weights(tiny, tmp_path, capsys):
+    root, init = tiny
+    out = tmp_path / "out.csv"
+    assert main(["refine", str(root), str(init), "--out", str(out), "--method", "repose"]) == 2
+    assert "not available yet" in capsys.readouterr().err
+    assert main(["refine", str(root), str(init), "--out", str(out), "--weights", "x.pt"]) == 2
+    assert "takes no weights" in capsys.readouterr().err
+    assert not out.exists()
