@@ -84,13 +84,18 @@ def gaussian_noise(height: int, width: int, rng: np.random.Generator, std: float
     oy, ox = (int(v) for v in rng.integers(0, NOISE_TILE_PAD + 1, size=2))
     perm = rng.permutation(3)
     sign = np.float32(1.0 if rng.random() < 0.5 else -1.0)
-    return tile[oy:oy + height, ox:ox + width][:, :, perm] * (sign * np.float32(std))
+    win = tile[oy:oy + height, ox:ox + width]
+    out = np.empty((height, width, 3), np.float32)
+    for c in range(3):
+        np.multiply(win[:, :, perm[c]], sign * np.float32(std), out=out[:, :, c])
+    return out
 
 
 def fast_procedural_background(height: int, width: int, rng: np.random.Generator, n_shapes: int = 12,
                                noise_std: float = 0.02) -> np.ndarray:
     """Like :func:`procedural_background` (colour field + random rectangles/ellipses + fine noise) but ~10x faster:
-    float32 throughout and the noise from :func:`gaussian_noise`. Not pixel-identical to it.
+    float32 throughout, anti-aliased shapes instead of a blur, the noise from :func:`gaussian_noise`. Not
+    pixel-identical to it.
 
     Args:
         height, width: image size in pixels.
@@ -106,17 +111,17 @@ def fast_procedural_background(height: int, width: int, rng: np.random.Generator
     coarse = rng.uniform(0.1, 0.9, size=(4, 5, 3)).astype(np.float32)
     img = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
     shapes = rng.random((n_shapes, 9))
-    for s in shapes:
+    for s in shapes:  # anti-aliased edges instead of a blur pass
         color = (float(s[0]), float(s[1]), float(s[2]))
         cx, cy = int(s[3] * width), int(s[4] * height)
         a = int(8 + s[5] * max(1, width // 6 - 8))
         b = int(8 + s[6] * max(1, height // 6 - 8))
         if s[7] < 0.5:
-            cv2.rectangle(img, (cx - a, cy - b), (cx + a, cy + b), color, -1)
+            cv2.rectangle(img, (cx - a, cy - b), (cx + a, cy + b), color, -1, cv2.LINE_AA)
         else:
-            cv2.ellipse(img, (cx, cy), (a, b), float(s[8] * 180.0), 0, 360, color, -1)
-    img = cv2.GaussianBlur(img, (0, 0), 1.0)
-    img += gaussian_noise(height, width, rng, noise_std)
+            cv2.ellipse(img, (cx, cy), (a, b), float(s[8] * 180.0), 0, 360, color, -1, cv2.LINE_AA)
+    if noise_std > 0:
+        img = cv2.scaleAdd(gaussian_noise(height, width, rng, 1.0), float(noise_std), img)
     return np.clip(img, 0.0, 1.0, out=img)
 
 

@@ -203,7 +203,8 @@ class SynthScene:
     """One synthetic image with its ground truth (targets only; distractors and occluders are not listed).
 
     Attributes:
-        rgb: ``[3, H, W]`` float32 RGB in 0..1 (after background, jitter, blur and noise).
+        rgb: ``[3, H, W]`` float32 RGB in 0..1 (after background, jitter, blur and noise); a channel-first view of
+            an ``[H, W, 3]`` buffer (not contiguous: call ``.contiguous()`` where that matters).
         depth_m: ``[H, W]`` float32 camera z in metres of the nearest surface (targets, distractors, occluders),
             0 on the background.
         K: ``[3, 3]`` float32 intrinsics, pixels.
@@ -258,6 +259,7 @@ class MeshArrays:
         vertices: ``[V, 3]`` float64 metres. faces: ``[F, 3]`` int64. colors: ``[V, 3]`` float32 albedo 0..1.
         normals: ``[V, 3]`` float32 unit vertex normals. center: ``[3]`` float64 bounding-box centre, metres.
         radius: bounding-sphere radius around ``center``, metres. obj_id: the object id (-1 for primitives).
+        corners: ``[8, 3]`` float64 corners of the axis-aligned bounding box, metres (bounds the projection).
     """
 
     vertices: np.ndarray
@@ -267,6 +269,13 @@ class MeshArrays:
     center: np.ndarray
     radius: float
     obj_id: int = -1
+    corners: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.corners is None:
+            lo, hi = self.vertices.min(axis=0), self.vertices.max(axis=0)
+            idx = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], bool)
+            object.__setattr__(self, "corners", np.where(idx, hi, lo))
 
 
 def _mesh_arrays(model: ObjectModel) -> MeshArrays:
@@ -580,13 +589,18 @@ def _to_cam(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
     return inst.mesh.vertices @ R.T + t, inst.mesh.normals @ R.T.astype(np.float32)
 
 
-def _window(vc: np.ndarray, K: np.ndarray, H: int, W: int) -> tuple[int, int, int, int] | None:
+def _window(vc: np.ndarray, K: np.ndarray, H: int, W: int, corners: np.ndarray | None = None
+            ) -> tuple[int, int, int, int] | None:
     """Full-image pixel window ``(x0, y0, x1, y1)`` (inclusive) holding the projection of ``vc [V, 3]`` (camera
-    frame, vertices in front of the near plane only); ``None`` when it misses the image."""
-    front = vc[:, 2] > _NEAR_M
-    if not front.any():
-        return None
-    p = vc[front]
+    frame, vertices in front of the near plane only); ``None`` when it misses the image. ``corners [8, 3]`` (camera
+    frame, the bounding box's) give a cheaper conservative window when they are all in front of the camera."""
+    if corners is not None and (corners[:, 2] > _NEAR_M).all():
+        p = corners
+    else:
+        front = vc[:, 2] > _NEAR_M
+        if not front.any():
+            return None
+        p = vc[front]
     uv = p[:, :2] / p[:, 2:] * K[[0, 1], [0, 1]] + K[:2, 2]
     x0, y0 = max(0, int(math.floor(uv[:, 0].min()))), max(0, int(math.floor(uv[:, 1].min())))
     x1, y1 = min(W - 1, int(math.ceil(uv[:, 0].max()))), min(H - 1, int(math.ceil(uv[:, 1].max())))
@@ -610,7 +624,8 @@ def _render(instances: list[_Instance], n_targets: int, config: SynthConfig, lig
     windows = []
     for idx, inst in enumerate(instances):
         vc, nc = _to_cam(inst)
-        win = _window(vc, K, H, W)
+        R, t = inst.T_co[:3, :3], inst.T_co[:3, 3]
+        win = _window(vc, K, H, W, inst.mesh.corners @ R.T + t)
         if win is None:
             windows.append(None)
             continue
@@ -645,18 +660,19 @@ def _render(instances: list[_Instance], n_targets: int, config: SynthConfig, lig
 
 
 def _augment(img: np.ndarray, config: SynthConfig, rng: np.random.Generator) -> np.ndarray:
-    """Colour jitter (per-channel gain and bias), optional blur, sensor noise; ``img [H, W, 3]`` float32 in place."""
-    gain = rng.uniform(*config.gain, 3).astype(np.float32)
-    bias = rng.uniform(*config.bias, 3).astype(np.float32)
-    img *= gain
-    img += bias
+    """Colour jitter (per-channel gain and bias), optional blur, sensor noise; ``img [H, W, 3]`` float32 0..1.
+    Returns a new or the same array, clipped to 0..1."""
+    gain = rng.uniform(*config.gain, 3)
+    bias = rng.uniform(*config.bias, 3)
+    M = np.concatenate([np.diag(gain), bias[:, None]], axis=1).astype(np.float32)
+    img = cv2.transform(img, M)  # one pass: out_c = gain_c * in_c + bias_c
     if rng.random() < config.blur_prob:
         sigma = float(rng.uniform(*config.blur_sigma_px))
         if sigma > 0:
             img = cv2.GaussianBlur(img, (0, 0), sigma)
     std = float(rng.uniform(*config.noise_std))
     if std > 0:
-        img += gaussian_noise(config.height, config.width, rng, std)
+        img = cv2.scaleAdd(gaussian_noise(config.height, config.width, rng, 1.0), std, img)
     return np.clip(img, 0.0, 1.0, out=img)
 
 
@@ -707,13 +723,14 @@ def generate_prepared(meshes: Sequence[MeshArrays], config: SynthConfig, rng: np
             px_all = ren.mask_full.reshape(1, -1).sum(1)
             px_vis = mask_visible.reshape(1, -1).sum(1)
             visib = np.where(px_all > 0, px_vis / np.maximum(px_all, 1), 0.0)
-    bg = _background(config, rng)
-    img = np.where((ren.instance >= 0)[:, :, None], ren.color, bg)
+    img = _background(config, rng)
+    on = ren.instance >= 0
+    img[on] = ren.color[on]
     img = _augment(img, config, rng)
     targets = instances[:n]
     T = np.stack([inst.T_co for inst in targets]).astype(np.float32)
     return SynthScene(
-        rgb=torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
+        rgb=torch.from_numpy(img).permute(2, 0, 1),  # a [3, H, W] view of the [H, W, 3] buffer
         depth_m=torch.from_numpy(ren.depth),
         K=torch.from_numpy(config.K_matrix.astype(np.float32)),
         obj_ids=torch.tensor([inst.mesh.obj_id for inst in targets], dtype=torch.int64),
