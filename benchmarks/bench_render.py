@@ -90,6 +90,17 @@ def median_ms(fn, warmup=3, repeat=20, name=None):
     return 1000.0 * statistics.median(ts)
 
 
+def one_thread(fn):
+    """Run ``fn`` with numba and torch limited to 1 thread (robust to a loaded machine), then restore 2."""
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+    try:
+        return fn()
+    finally:
+        numba.set_num_threads(2)
+        torch.set_num_threads(2)
+
+
 def to_cam(model, T):
     return model.vertices @ T[:3, :3].T + T[:3, 3]
 
@@ -197,24 +208,30 @@ def main(argv=None) -> int:
                                             name=f"rasterize_obj{oid}"), 3),
             "rasterize_torch_backend_ms": round(median_ms(
                 lambda: rasterize(vc, m.faces, fr["K"], H, W, backend="torch"), warmup=1, repeat=3), 3),
+            "rasterize_1thread_ms": round(one_thread(lambda: median_ms(
+                lambda: rasterize(vc, m.faces, fr["K"], H, W), repeat=repeat, name=f"rasterize_1thread_obj{oid}")), 3),
             "render_objects_ms": round(median_ms(
                 lambda: render_objects([m], T[None], fr["K"], H, W), repeat=repeat), 3),
         }
         print(f"obj {oid:2d}: F={m.num_faces:6d} px={single[str(oid)]['covered_px']:6d} "
-              f"rasterize {single[str(oid)]['rasterize_ms']:.2f} ms, render_objects "
+              f"rasterize {single[str(oid)]['rasterize_ms']:.2f} ms (1 thread "
+              f"{single[str(oid)]['rasterize_1thread_ms']:.2f} ms), render_objects "
               f"{single[str(oid)]['render_objects_ms']:.2f} ms")
     res["single_object"] = single
     res["single_object_rasterize_ms_max"] = max(v["rasterize_ms"] for v in single.values())
+    res["single_object_rasterize_1thread_ms_max"] = max(v["rasterize_1thread_ms"] for v in single.values())
     res["single_object_rasterize_ms_median_over_models"] = statistics.median(v["rasterize_ms"] for v in single.values())
 
     # --- whole frames
     frame_ids = [0, 1, 2] if args.quick else [0, 10, 20, 30, 40]
-    rast_ms, scene_ms = [], []
+    rast_ms, rast1_ms, scene_ms = [], [], []
     for k in frame_ids:
         fr = frames[k]
         vcat, fcat = merged(models, fr)
         rast_ms.append(median_ms(lambda: rasterize(vcat, fcat, fr["K"], H, W), repeat=repeat,
                                  name=f"rasterize_frame{fr['im_id']}"))
+        rast1_ms.append(one_thread(lambda: median_ms(lambda: rasterize(vcat, fcat, fr["K"], H, W), repeat=repeat,
+                                                     name=f"rasterize_1thread_frame{fr['im_id']}")))
         ms = [models[o] for o in fr["obj_ids"]]
         idx = torch.zeros(len(ms), dtype=torch.int64)
         scene_ms.append(median_ms(lambda: render_scene(ms, fr["T_co"], fr["K"][None], idx, H, W), warmup=1,
@@ -223,9 +240,11 @@ def main(argv=None) -> int:
                     "objects_per_frame": [len(frames[k]["obj_ids"]) for k in frame_ids],
                     "rasterize_all_objects_ms": [round(x, 3) for x in rast_ms],
                     "rasterize_all_objects_ms_median": round(statistics.median(rast_ms), 3),
+                    "rasterize_all_objects_1thread_ms_median": round(statistics.median(rast1_ms), 3),
                     "render_scene_ms": [round(x, 3) for x in scene_ms],
                     "render_scene_ms_median": round(statistics.median(scene_ms), 3)}
-    print(f"frame: rasterize all objects {res['frame']['rasterize_all_objects_ms_median']:.2f} ms, "
+    print(f"frame: rasterize all objects {res['frame']['rasterize_all_objects_ms_median']:.2f} ms (1 thread "
+          f"{res['frame']['rasterize_all_objects_1thread_ms_median']:.2f} ms), "
           f"render_scene {res['frame']['render_scene_ms_median']:.2f} ms")
 
     # --- independent ray-casting check
