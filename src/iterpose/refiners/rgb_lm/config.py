@@ -50,14 +50,14 @@ class RgbLMConfig:
     region_band_px: float = 8.0
     heaviside_slope: float = 1.2
     weight_region: float = 1.0
-    weight_photometric: float = 0.1
+    weight_photometric: float = 0.0
     photo_sigma: float = 0.1
     robust_loss: RobustLoss = "cauchy"
     photo_edge_px: int = 2
     blur_sigma: float = 1.0
     gain_bias: bool = True
     occlusion: bool = True
-    accept_margin: float = 0.0
+    accept_margin: float = 0.01
     max_rotation_deg: float = 45.0
     max_translation_rel: float = 0.5
     min_step: float = 1e-5
