@@ -123,6 +123,14 @@ def test_interrupted_run_resumes_exactly(written, tmp_path):
     assert _tree(root) == _tree(ref_root)  # byte-identical to the uninterrupted run
 
 
+def test_parallel_workers_write_the_same_dataset(written, tmp_path):
+    ref_root, _ = written
+    root = tmp_path / "ds"
+    rep = write_synth_dataset(OBJECTS, root, N, CFG, seed=SEED, progress=False, flush_every=2, workers=2)
+    assert (rep.n_written, rep.n_images) == (N, N)
+    assert _tree(root) == _tree(ref_root)
+
+
 def test_other_settings_in_the_same_folder_are_refused(written, tmp_path):
     root = tmp_path / "ds"
     write_synth_dataset(OBJECTS, root, 1, CFG, seed=SEED, progress=False)
@@ -133,6 +141,8 @@ def test_other_settings_in_the_same_folder_are_refused(written, tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(InvalidInputError, match="unique"):
         write_synth_dataset([example_object(1), example_object(1)], tmp_path / "a", 1, CFG, progress=False)
+    with pytest.raises(InvalidInputError, match="workers"):
+        write_synth_dataset(OBJECTS, tmp_path / "w", 1, CFG, progress=False, workers=0)
     with pytest.raises(InvalidInputError, match="n_images"):
         write_synth_dataset(OBJECTS, tmp_path / "b", 0, CFG, progress=False)
     far = dataclasses.replace(CFG, distance_m=(1.0, 7.0))

@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         fields["background"] = args.background
     config = dataclasses.replace(SynthConfig(), **fields)
     report = write_synth_dataset(objects, args.out, args.images, config, seed=args.seed, split=args.split,
-                                 scene_id=args.scene_id, progress=not args.no_progress, model_files=files)
+                                 scene_id=args.scene_id, progress=not args.no_progress, model_files=files,
+                                 workers=args.workers)
     rate = report.n_written / report.seconds if report.seconds > 0 else 0.0
     print(f"wrote {report.n_written} image(s), kept {report.n_skipped} finished one(s): {report.n_images} images, "
           f"{report.n_instances} instances, {report.n_targets} targets in {report.out_dir} "
@@ -99,6 +100,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640, help="image width (default 640; K is LM-O's, scaled)")
     p.add_argument("--height", type=int, default=480, help="image height (default 480)")
     p.add_argument("--unit", choices=("mm", "cm", "m"), default="mm", help="unit of the mesh files (BOP: mm)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes generating images in parallel, 1 thread each (default 1; 2 on 2 cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p

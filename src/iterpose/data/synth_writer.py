@@ -205,6 +205,35 @@ def _write_image(scene: SynthScene, scene_dir: Path, im_id: int, depth_scale: fl
     save_rgb(scene_dir / "rgb" / f"{im_id:06d}.png", rgb)
 
 
+def _produce(meshes, config: SynthConfig, seed: int, im_id: int, scene_dir: Path, depth_scale: float, fp: str
+             ) -> dict:
+    """Generate image ``im_id``, write its PNGs, then its sidecar (last); return the sidecar as read back."""
+    scene = generate_prepared(meshes, config, scene_rng(seed, im_id))
+    _write_image(scene, scene_dir, im_id, depth_scale)
+    cam, gt, info = _entries(scene, depth_scale)
+    side_path = scene_dir / ".synth" / f"{im_id:06d}.json"
+    save_json(side_path, {"fingerprint": fp, "scene_camera": cam, "scene_gt": gt, "scene_gt_info": info})
+    return json.loads(side_path.read_text())  # the same values a resumed run reads back
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(objects, config, seed, scene_dir, depth_scale, fp) -> None:
+    import numba
+    import torch
+
+    torch.set_num_threads(1)  # one image per process: processes, not threads, share the cores
+    numba.set_num_threads(1)
+    _WORKER.update(meshes=prepare_objects(objects), args=(config, seed), rest=(scene_dir, depth_scale, fp))
+
+
+def _worker_produce(im_id: int) -> tuple[int, dict]:
+    config, seed = _WORKER["args"]
+    scene_dir, depth_scale, fp = _WORKER["rest"]
+    return im_id, _produce(_WORKER["meshes"], config, seed, im_id, scene_dir, depth_scale, fp)
+
+
 def _flush(root: Path, scene_dir: Path, split: str, scene_id: int, done: dict[int, dict]) -> int:
     ids = sorted(done)
     save_scene_camera(scene_dir / "scene_camera.json", {i: done[i]["scene_camera"] for i in ids})
@@ -222,8 +251,8 @@ def _flush(root: Path, scene_dir: Path, split: str, scene_id: int, done: dict[in
 def write_synth_dataset(objects: Sequence[ObjectModel] | Mapping[int, ObjectModel], out_dir, n_images: int,
                         config: SynthConfig = SynthConfig(), seed: int = 0, split: str = "test", scene_id: int = 0,
                         progress: bool = True, flush_every: int = 50, depth_scale: float = DEPTH_SCALE,
-                        model_files: Mapping[int, Path] | None = None, stop_after: int | None = None
-                        ) -> SynthWriteReport:
+                        model_files: Mapping[int, Path] | None = None, stop_after: int | None = None,
+                        workers: int = 1) -> SynthWriteReport:
     """Generate ``n_images`` synthetic images and write them as a BOP dataset (see the module docstring).
 
     Args:
@@ -234,6 +263,8 @@ def write_synth_dataset(objects: Sequence[ObjectModel] | Mapping[int, ObjectMode
         progress: show a tqdm progress bar on stderr. flush_every: rewrite the scene JSON files this often.
         depth_scale: mm per stored depth unit. model_files: ``{obj_id: file}`` to copy as the models.
         stop_after: stop after writing this many new images (tests use it to simulate an interruption).
+        workers: processes generating and writing images in parallel (``forkserver`` start, 1 thread each);
+            1 = in this process. The output does not depend on it.
 
     Returns:
         :class:`SynthWriteReport`.
@@ -251,6 +282,8 @@ def write_synth_dataset(objects: Sequence[ObjectModel] | Mapping[int, ObjectMode
         raise InvalidInputError(f"write_synth_dataset: object ids must be unique in a BOP dataset, got {ids}")
     if not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1:
         raise InvalidInputError(f"write_synth_dataset: n_images must be an int >= 1, got {n_images!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise InvalidInputError(f"write_synth_dataset: workers must be an int >= 1, got {workers!r}")
     if not isinstance(flush_every, int) or flush_every < 1:
         raise InvalidInputError(f"write_synth_dataset: flush_every must be an int >= 1, got {flush_every!r}")
     far_mm = (config.distance_m[1] + 2 * max(m.radius for m in meshes)) * MM_PER_M
@@ -275,28 +308,39 @@ def write_synth_dataset(objects: Sequence[ObjectModel] | Mapping[int, ObjectMode
 
     done: dict[int, dict] = {}
     written = skipped = 0
-    bar = tqdm(total=n_images, disable=not progress, desc="iterpose synth", unit="img")
+    todo = []
+    for im_id in range(n_images):
+        side = _load_sidecar(side_dir / f"{im_id:06d}.json", fp)
+        if side is not None and all(p.is_file() for p in _image_files(scene_dir, im_id, len(side["scene_gt"]))):
+            done[im_id] = side
+            skipped += 1
+        else:
+            todo.append(im_id)
+    if stop_after is not None:
+        todo = todo[:max(0, int(stop_after))]
+    bar = tqdm(total=n_images, initial=skipped, disable=not progress, desc="iterpose synth", unit="img")
     try:
-        for im_id in range(n_images):
-            side_path = side_dir / f"{im_id:06d}.json"
-            side = _load_sidecar(side_path, fp)
-            if side is not None and all(p.is_file() for p in _image_files(scene_dir, im_id, len(side["scene_gt"]))):
+        if workers == 1 or len(todo) <= 1:
+            results = ((im_id, _produce(meshes, config, seed, im_id, scene_dir, depth_scale, fp)) for im_id in todo)
+            pool = None
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("forkserver"),
+                                       initializer=_worker_init,
+                                       initargs=(list(objects), config, seed, scene_dir, depth_scale, fp))
+            results = pool.map(_worker_produce, todo)
+        try:
+            for im_id, side in results:
                 done[im_id] = side
-                skipped += 1
+                written += 1
                 bar.update(1)
-                continue
-            if stop_after is not None and written >= stop_after:
-                break
-            scene = generate_prepared(meshes, config, scene_rng(seed, im_id))
-            _write_image(scene, scene_dir, im_id, depth_scale)
-            cam, gt, info = _entries(scene, depth_scale)
-            side = {"fingerprint": fp, "scene_camera": cam, "scene_gt": gt, "scene_gt_info": info}
-            save_json(side_path, side)
-            done[im_id] = json.loads(side_path.read_text())  # the same values a resumed run reads back
-            written += 1
-            bar.update(1)
-            if written % flush_every == 0:
-                _flush(root, scene_dir, split, int(scene_id), done)
+                if written % flush_every == 0:
+                    _flush(root, scene_dir, split, int(scene_id), done)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
         if done:
