@@ -156,7 +156,8 @@ def test_eval_of_ground_truth_gives_recall_one(written, tmp_path):
     src, _ = written
     root = tmp_path / "ds"
     shutil.copytree(src, root)
-    if importlib.util.find_spec("iterpose.metrics.vsd_eval") is None:
+    has_vsd = importlib.util.find_spec("iterpose.metrics.vsd_eval") is not None
+    if not has_vsd:
         shutil.rmtree(root / "test" / "000000" / "depth")  # no VSD implementation yet: evaluate without depth
     ds = BopDataset(root)
     rows = {k: [] for k in ("scene_id", "im_id", "obj_id", "score", "R", "t_mm", "time_s")}
@@ -169,3 +170,4 @@ def test_eval_of_ground_truth_gives_recall_one(written, tmp_path):
     report = evaluate(root, csv, progress=False)
     assert report.n_targets == sum(t.inst_count for t in ds.targets()) > 0
     assert report.recall and all(v == pytest.approx(1.0) for v in report.recall.values()), report.recall
+    assert ("ar_vsd" in report.recall) == has_vsd
