@@ -61,6 +61,10 @@ class AdiIndex:
         coarse_weight: ``[S]`` float64 fraction of the model points whose nearest sample is each sample (sums to 1).
         coarse_r_max: largest distance (mm) of a model point to its nearest sample (``R_cov``).
         coarse_r_mean: mean distance (mm) of the model points to their nearest sample.
+        medium_idx: ``[M]`` int64 indices of the query-side sample used for per-point bounds.
+        medium_assign: ``[P, k]`` int64, for each model point the positions in ``medium_idx`` of its ``k`` nearest
+            samples.
+        medium_dist: ``[P, k]`` float64 model-frame distances (mm) to those samples.
     """
 
     pts: np.ndarray
@@ -70,15 +74,37 @@ class AdiIndex:
     coarse_weight: np.ndarray
     coarse_r_max: float
     coarse_r_mean: float
+    medium_idx: np.ndarray
+    medium_assign: np.ndarray
+    medium_dist: np.ndarray
 
 
-def build_adi_index(pts: np.ndarray, diameter: float, coarse_voxel: float = 0.1) -> AdiIndex:
+def _voxel_sample(pts: np.ndarray, voxel_mm: float, k: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One point per voxel (the first in file order): ``(idx [S], assign, dist)`` where ``assign`` holds each
+    point's ``k`` nearest samples (positions in ``idx``; ``[P]`` for k = 1, else ``[P, k]``) and ``dist`` the
+    distances to them (mm)."""
+    cells = np.floor((pts - pts.min(axis=0)) / voxel_mm).astype(np.int64)
+    dims = cells.max(axis=0) + 1
+    keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
+    _, first = np.unique(keys, return_index=True)
+    idx = np.sort(first).astype(np.int64)
+    k = min(k, idx.shape[0])
+    dist, assign = cKDTree(pts[idx]).query(pts, k=k)
+    return idx, assign.astype(np.int64), dist
+
+
+def build_adi_index(
+    pts: np.ndarray, diameter: float, coarse_voxel: float = 0.1, medium_voxel: float = 0.1, medium_k: int = 4
+) -> AdiIndex:
     """Build the search structures of one object.
 
     Args:
         pts: ``[P, 3]`` model points in mm (``models_eval`` vertices), model frame.
         diameter: object diameter in mm (sets the coarse voxel size).
         coarse_voxel: coarse sample voxel edge as a fraction of the diameter (one point kept per voxel).
+        medium_voxel: voxel edge of the query-side sample for per-point bounds, fraction of the diameter (BOP's
+            ADI threshold is 0.1 and the same voxel works well).
+        medium_k: number of nearest samples whose bounds are combined for each point.
 
     Returns:
         :class:`AdiIndex`.
@@ -86,17 +112,19 @@ def build_adi_index(pts: np.ndarray, diameter: float, coarse_voxel: float = 0.1)
     pts = np.ascontiguousarray(pe._pts(pts, "build_adi_index"))
     if not (np.isfinite(diameter) and diameter > 0):
         raise InvalidInputError(f"build_adi_index: diameter must be a positive number of mm, got {diameter!r}")
-    if not (0 < coarse_voxel):
+    if not (0 < coarse_voxel < np.inf):
         raise InvalidInputError(f"build_adi_index: coarse_voxel must be > 0, got {coarse_voxel!r}")
-    h = coarse_voxel * float(diameter)
-    keys = np.floor((pts - pts.min(axis=0)) / h).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    idx = np.sort(first).astype(np.int64)
+    if not (0 < medium_voxel < np.inf):
+        raise InvalidInputError(f"build_adi_index: medium_voxel must be > 0, got {medium_voxel!r}")
+    idx, assign, r = _voxel_sample(pts, coarse_voxel * float(diameter))
     coarse_tree = cKDTree(pts[idx])
-    r, assign = coarse_tree.query(pts, k=1)
     weight = np.bincount(assign, minlength=idx.shape[0]).astype(np.float64) / pts.shape[0]
+    med_idx, med_assign, med_dist = _voxel_sample(pts, medium_voxel * float(diameter), k=medium_k)
+    med_assign = med_assign.reshape(pts.shape[0], -1)
+    med_dist = med_dist.reshape(pts.shape[0], -1)
     pts.setflags(write=False)
-    return AdiIndex(pts, cKDTree(pts), coarse_tree, idx, weight, float(r.max()), float(r.mean()))
+    return AdiIndex(pts, cKDTree(pts), coarse_tree, idx, weight, float(r.max()), float(r.mean()), med_idx, med_assign,
+                    med_dist)
 
 
 def _pairs(R_e, t_e, R_g, t_g, fn):
@@ -175,15 +203,6 @@ def adi_model_frame(index: AdiIndex, R_e, t_e, R_g, t_g) -> np.ndarray:
     return out
 
 
-def _medium_level(pts: np.ndarray, voxel_mm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Query-side sample (one point per voxel) and the nearest sample of every point: ``(idx [S], assign [P])``."""
-    keys = np.floor((pts - pts.min(axis=0)) / voxel_mm).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    idx = np.sort(first).astype(np.int64)
-    _, assign = cKDTree(pts[idx]).query(pts, k=1)
-    return idx, assign
-
-
 def _exact_from_indices(index: AdiIndex, R_e, t_e, p_g_T: np.ndarray, j: np.ndarray) -> float:
     """bop-frame mean distance from GT-posed points ``p_g_T [3, P]`` to estimate-posed model points ``j [P]``."""
     p_e = R_e.dot(index.pts[j].T) + t_e.reshape(3, 1)
@@ -242,19 +261,24 @@ def adi_for_matching(
         return values, exact
     pts = index.pts
     pts_T = np.ascontiguousarray(pts.T)
-    med_idx, med_assign = index_medium(index, th)
+    med_idx, med_assign = index.medium_idx, index.medium_assign
     s_all = _singular_values(R_e[todo])
     R_inv = np.linalg.inv(R_e[todo])
+    # s_max(A) for A = R_e^-1 R_g, with a margin (1 for proper rotations up to rounding).
+    s_A = _singular_values(np.matmul(R_inv, R_g[todo]))[:, 0] * (1.0 + _SAFETY)
     for k, i in enumerate(todo.tolist()):
         s_max, s_min = s_all[k, 0] * (1.0 + _SAFETY), s_all[k, 2] * (1.0 - _SAFETY)
         proper = s_all[k, 0] / s_all[k, 2] - 1.0 <= _ORTHO_TOL
         p_g_T = R_g[i].dot(pts_T) + t_g[i].reshape(3, 1)  # bop's transform_pts_Rt, transposed
         q = (R_inv[k].dot(p_g_T - t_e[i].reshape(3, 1))).T  # [P, 3] model frame
+        # Per-point bounds from the exact nearest neighbours of the sample points (1-Lipschitz distance):
+        # d_i >= d_s - |q_i - q_s| >= d_s - s_max(A) |x_i - x_s| for the k nearest samples s, and
+        # d_i <= |q_i - x_nn(s)| for the nearest sample s (a candidate point).
         d_s, j_s = index.tree.query(q[med_idx], k=1)
-        delta = np.linalg.norm(q - q[med_idx][med_assign], axis=1)
-        lb = np.maximum(d_s[med_assign] - delta, 0.0)
-        ub = np.linalg.norm(q - pts[j_s[med_assign]], axis=1)
-        j = j_s[med_assign]
+        lb = np.maximum((d_s[med_assign] - s_A[k] * index.medium_dist).max(axis=1), 0.0)
+        j = j_s[med_assign[:, 0]]
+        diff = q - pts[j]
+        ub = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         lb[med_idx], ub[med_idx] = d_s, d_s
         unrefined = np.ones(pts.shape[0], dtype=bool)
         unrefined[med_idx] = False
@@ -279,33 +303,21 @@ def adi_for_matching(
                     values[i] = pe.adi_many(R_e[i : i + 1], t_e[i : i + 1], R_g[i : i + 1], t_g[i : i + 1], pts)[0]
                     exact[i] = True
                 break
-            # Refine the points with the widest bounds (half of the uncertainty at a time; all if a value is needed).
+            # Refine (exact nearest neighbour) the points with the widest bounds: enough of them to close the
+            # smaller of the two distances to a decision (with a 1.5x margin), all of them if a value is needed.
             cand = np.nonzero(unrefined)[0]
             if need[i]:
                 pick = cand
             else:
                 gap = (ub - lb)[cand]
+                n_pts = lb.shape[0]
+                needed = min(ub.sum() - n_pts * th / s_max, n_pts * th / s_min - lb.sum())
                 order = np.argsort(gap)[::-1]
                 csum = np.cumsum(gap[order])
-                pick = cand[order[: max(1, int(np.searchsorted(csum, 0.5 * csum[-1])) + 1)]]
-                if pick.size < 0.05 * cand.size:
-                    pick = cand[order[: max(1, cand.size // 20)]]
+                n_pick = int(np.searchsorted(csum, 1.5 * max(needed, 0.0))) + 1
+                pick = cand[order[: max(n_pick, cand.size // 20, 1)]]
             d, jj = index.tree.query(q[pick], k=1)
             lb[pick], ub[pick], j[pick] = d, d, jj
             unrefined[pick] = False
     return values, exact
 
-
-_MEDIUM_CACHE: dict[int, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
-
-
-def index_medium(index: AdiIndex, threshold_mm: float) -> tuple[np.ndarray, np.ndarray]:
-    """The query-side sample of ``index`` for a threshold (voxel = threshold / 2), cached per index object."""
-    key = id(index)
-    hit = _MEDIUM_CACHE.get(key)
-    if hit is not None and hit[0] == threshold_mm and hit[1][1].shape[0] == index.pts.shape[0]:
-        return hit[1]
-    out = _medium_level(index.pts, threshold_mm / 2.0)
-    _MEDIUM_CACHE.clear()
-    _MEDIUM_CACHE[key] = (threshold_mm, out)
-    return out

@@ -315,11 +315,12 @@ def evaluate(
     # Matching and recall for every (error type, threshold).
     tp_counts: dict[str, int] = {}
     tp_obj: dict[str, dict[int, int]] = {}
+    matching = _prepare_matching(groups)
     for name, th_list in THRESHOLDS.items():
         values = np.stack([err["re"], err["te"]], axis=1) if name == "rete" else err[name][:, None]
         for th in th_list:
             key = f"{name}@{'/'.join(repr(x) for x in th)}"
-            tp, per = _count_tp(groups, values, th)
+            tp, per = _count_tp(matching, values, th)
             tp_counts[key] = tp
             tp_obj[key] = per
 
@@ -346,7 +347,7 @@ def evaluate(
             values = vsd_err[:, ti : ti + 1]
             for th in VSD_THRESHOLDS:
                 key = f"vsd@{tau!r}/{th!r}"
-                tp_counts[key], tp_vsd_obj[key] = _count_tp(groups, values, (th,))
+                tp_counts[key], tp_vsd_obj[key] = _count_tp(matching, values, (th,))
 
         def ar_vsd(tp_of: Callable[[str], float], n: int) -> float:
             return average_recall([recall(tp_of(k), n) for k in tp_vsd_obj])
@@ -368,33 +369,62 @@ def evaluate(
     )
 
 
-def _count_tp(groups: list[dict], values: np.ndarray, th: tuple) -> tuple[int, dict[int, int]]:
-    """True positives (matched valid GTs) over all groups, total and per object.
+@dataclass(frozen=True, eq=False)
+class _Matching:
+    """The groups of :func:`evaluate`, prepared for counting true positives at many thresholds.
 
-    ``values``: ``[n_pairs, C]`` errors; ``th``: ``C`` thresholds. Groups with at most one valid GT take a fast
-    path (TP iff some estimate has every element strictly below the threshold on that GT — what greedy matching
-    gives); others run :func:`match_greedy`.
+    Groups with one valid GT (the usual case) are counted vectorised: ``single_pairs`` are their pair indices
+    (the column of the valid GT), ``single_starts`` the start of each group in it and ``single_obj`` its object.
+    Groups with several valid GTs (``multi``) run :func:`match_greedy`.
     """
-    th_arr = np.asarray(th, dtype=np.float64)
-    ok = np.all(values < th_arr, axis=1)
-    total = 0
-    per: dict[int, int] = {}
+
+    single_pairs: np.ndarray
+    single_starts: np.ndarray
+    single_obj: np.ndarray
+    multi: list
+
+
+def _prepare_matching(groups: list[dict]) -> _Matching:
+    pairs, starts, objs, multi = [], [], [], []
+    n = 0
     for gr in groups:
-        valid = gr["valid"]
-        n_valid = sum(valid)
+        n_valid = sum(gr["valid"])
         if n_valid == 0 or gr["pidx"].shape[0] == 0:
             continue
         if n_valid == 1:
-            b = valid.index(True)
-            tp = int(ok[gr["pidx"][:, b]].any())
+            col = gr["pidx"][:, gr["valid"].index(True)]
+            starts.append(n)
+            pairs.append(col)
+            objs.append(gr["obj_id"])
+            n += col.shape[0]
         else:
-            matched = match_greedy(gr["scores"], values[gr["pidx"]], th, valid)
-            tp = sum(1 for m in matched if m >= 0)
+            multi.append(gr)
+    cat = np.concatenate(pairs) if pairs else np.zeros(0, dtype=np.int64)
+    return _Matching(cat, np.asarray(starts, dtype=np.int64), np.asarray(objs, dtype=np.int64), multi)
+
+
+def _count_tp(m: _Matching, values: np.ndarray, th: tuple) -> tuple[int, dict[int, int]]:
+    """True positives (matched valid GTs) over all groups, total and per object.
+
+    ``values``: ``[n_pairs, C]`` errors; ``th``: ``C`` thresholds. A group with one valid GT has a TP iff some of
+    its estimates has every element strictly below the threshold on that GT (what greedy matching gives); groups
+    with several valid GTs run :func:`match_greedy`.
+    """
+    per: dict[int, int] = {}
+    total = 0
+    if m.single_pairs.size:
+        ok = np.all(values[m.single_pairs] < np.asarray(th, dtype=np.float64), axis=1).astype(np.int64)
+        tp = np.maximum.reduceat(ok, m.single_starts)
+        total = int(tp.sum())
+        for o, c in zip(*np.unique(m.single_obj[tp > 0], return_counts=True)):
+            per[int(o)] = int(c)
+    for gr in m.multi:
+        matched = match_greedy(gr["scores"], values[gr["pidx"]], th, gr["valid"])
+        tp = sum(1 for k in matched if k >= 0)
         if tp:
             total += tp
             per[gr["obj_id"]] = per.get(gr["obj_id"], 0) + tp
     return total, per
-
 
 
 def _vsd_errors(ds: BopDataset, pairs: dict[int, "_Pairs"], n_pairs: int, models_info, progress: bool,
