@@ -13,6 +13,8 @@ from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.data.synth import SynthConfig
 from iterpose.data.synth_writer import write_synth_dataset
 from iterpose.mesh import example_object
+from iterpose.refiners import RefineOutput, Refiner, RefineTimings
+from iterpose.refiners.dataset_refine import FAILED_IMAGE_STATUS, refine_results
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +110,38 @@ def test_unavailable_methods_and_weights(tiny, tmp_path, capsys):
     assert main(["refine", str(root), str(init), "--out", str(out), "--weights", "x.pt"]) == 2
     assert "takes no weights" in capsys.readouterr().err
     assert not out.exists()
+
+
+class _FailingOnImage(Refiner):
+    """Moves every object 1 mm along x, except that it raises on the image with ``fail_im``."""
+
+    def __init__(self, objects, fail_im: int):
+        self.objects = objects
+        self.default_iterations = 1
+        self.fail_im = fail_im
+        self.calls = 0
+
+    def _refine(self, batch, iterations):
+        self.calls += 1
+        if self.calls == self.fail_im + 1:
+            raise RuntimeError("simulated crash")
+        T = batch.init_poses.clone()
+        T[:, 0, 3] += 0.001
+        M = T.shape[0]
+        return RefineOutput(poses=T, scores=torch.full((M,), 0.5), trace=torch.stack([batch.init_poses, T]),
+                            status=torch.zeros(M, dtype=torch.int8), timings=RefineTimings(total_s=0.0))
+
+
+def test_a_failing_image_is_logged_and_written_unchanged(tiny, caplog):
+    root, init = tiny
+    a = read_results_csv(init)
+    ref = _FailingOnImage({1: example_object(1)}, fail_im=0)
+    with caplog.at_level("WARNING", logger="iterpose.refine"):
+        res = refine_results(BopDataset(root), a, ref, progress=False)
+    assert res.summary.failed_images == 1 and res.summary.failed_rows == 2 and res.summary.refined == 1
+    assert "simulated crash" in caplog.text and len(res.failures) == 1
+    assert res.status.tolist() == [FAILED_IMAGE_STATUS, FAILED_IMAGE_STATUS, 0]
+    t = res.table
+    assert np.array_equal(t.R[:2], a.R[:2]) and np.array_equal(t.t_mm[:2], a.t_mm[:2])
+    assert np.array_equal(t.score[:2], a.score[:2]) and np.array_equal(t.time_s[:2], a.time_s[:2])
+    assert abs(t.t_mm[2, 0] - a.t_mm[2, 0] - 1.0) < 1e-3 and t.score[2] == 0.5
