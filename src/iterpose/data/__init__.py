@@ -59,3 +59,24 @@ __all__ = [
     "Rt_mm_to_T_co",
     "T_co_to_Rt_mm",
 ]
+
+# Synthetic data (iterpose.data.synth, synth_dataset, synth_writer): imported on first use, so that
+# `import iterpose.data` does not load the renderer and numba.
+_SYNTH_EXPORTS = {
+    "SynthConfig": "iterpose.data.synth",
+    "SynthScene": "iterpose.data.synth",
+    "generate_scene": "iterpose.data.synth",
+    "scene_rng": "iterpose.data.synth",
+    "SynthPoseDataset": "iterpose.data.synth_dataset",
+    "write_synth_dataset": "iterpose.data.synth_writer",
+    "SynthWriteReport": "iterpose.data.synth_writer",
+}
+__all__ += list(_SYNTH_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _SYNTH_EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_SYNTH_EXPORTS[name]), name)
+    raise AttributeError(f"module 'iterpose.data' has no attribute {name!r}")
