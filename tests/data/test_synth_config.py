@@ -34,6 +34,9 @@ from iterpose.errors import InvalidInputError, MissingFileError  # noqa: E402
 
 
 def test_defaults_are_lmo_like():
+    import iterpose.data
+
+    assert iterpose.data.SynthConfig is SynthConfig and "generate_scene" in iterpose.data.__all__
     cfg = SynthConfig()
     assert (cfg.height, cfg.width) == (480, 640)
     assert cfg.distance_m == (0.5, 1.5)
