@@ -77,3 +77,36 @@ def test_missing_dataset_and_files(tmp_path):
     (ds / "models_eval" / "obj_000002.ply").unlink()
     with pytest.raises(MissingFileError, match="object 2"):
         evaluate(ds, csv, progress=False)
+
+
+def test_two_instances_greedy_matching(tmp_path):
+    """Image 3 holds two instances of object 1 (inst_count 2) and a third, least visible one (not valid)."""
+    ds = make_dataset(tmp_path / "ds")
+    scene = ds / "test" / "000001"
+    gt = json.loads((scene / "scene_gt.json").read_text())
+    gt_info = json.loads((scene / "scene_gt_info.json").read_text())
+    cam = json.loads((scene / "scene_camera.json").read_text())
+    e = {"obj_id": 1, "cam_R_m2c": I3}
+    gt["3"] = [dict(e, cam_t_m2c=[0.0, 0.0, 1000.0]), dict(e, cam_t_m2c=[100.0, 0.0, 1000.0]),
+               dict(e, cam_t_m2c=[1.5, 0.0, 1000.0])]
+    info = gt_info["0"][0]
+    gt_info["3"] = [dict(info, visib_fract=0.9), dict(info, visib_fract=0.8), dict(info, visib_fract=0.1)]
+    cam["3"] = cam["0"]
+    (scene / "scene_gt.json").write_text(json.dumps(gt))
+    (scene / "scene_gt_info.json").write_text(json.dumps(gt_info))
+    (scene / "scene_camera.json").write_text(json.dumps(cam))
+    targets = json.loads((ds / "test_targets_bop19.json").read_text())
+    (ds / "test_targets_bop19.json").write_text(
+        json.dumps(targets + [{"scene_id": 1, "im_id": 3, "obj_id": 1, "inst_count": 2}]))
+    # Both estimates lie nearest to the invalid instance (t = 1.5); the better-scored one takes GT 0 (error 1 mm),
+    # the other (2 mm from GT 0, 98 from GT 1) finds GT 0 taken: only 1 TP in image 3.
+    csv = make_results(tmp_path / "a.csv", [_row(1, 3, 1, 0.9, I3, [1.0, 0.0, 1000.0]),
+                                           _row(1, 3, 1, 0.8, I3, [2.0, 0.0, 1000.0])])
+    rep = evaluate(ds, csv, progress=False)
+    assert rep.n_targets == 5
+    assert rep.tp_counts["add@0.1"] == 1 + 1  # image 0 and one of image 3
+    assert rep.tp_counts["adi@0.1"] == 1 + 1 + 1  # image 2 (symmetric object 2) as well
+    # With the second estimate near GT 1 both instances are found.
+    csv2 = make_results(tmp_path / "b.csv", [_row(1, 3, 1, 0.9, I3, [1.0, 0.0, 1000.0]),
+                                            _row(1, 3, 1, 0.8, I3, [99.0, 0.0, 1000.0])])
+    assert evaluate(ds, csv2, progress=False).tp_counts["adi@0.1"] == 1 + 1 + 2

@@ -163,3 +163,15 @@ def test_overlapping_sphere_projections():
     assert pe.overlapping_sphere_projections(10.0, np.array([0, 0, 100.0]), np.array([1.0, 0, 100.0]))
     assert not pe.overlapping_sphere_projections(10.0, np.array([0, 0, 100.0]), np.array([50.0, 0, 100.0]))
     assert not pe.overlapping_sphere_projections(10.0, np.array([0, 0, 0.0]), np.array([0.0, 0, 100.0]))
+
+
+def test_fused_variants_are_bit_identical(many_pairs):
+    R_e, t_e, R_g, t_g, pts, syms = many_pairs
+    add_v, mssd_v = pe.add_mssd_many(R_e, t_e, R_g, t_g, pts, syms)
+    assert np.array_equal(add_v, pe.add_many(R_e, t_e, R_g, t_g, pts))
+    assert np.array_equal(mssd_v, pe.mssd_many(R_e, t_e, R_g, t_g, pts, syms))
+    proj_v, mspd_v = pe.proj_mspd_many(R_e, t_e, R_g, t_g, K, pts, syms)
+    assert np.array_equal(proj_v, pe.proj_many(R_e, t_e, R_g, t_g, K, pts))
+    assert np.array_equal(mspd_v, pe.mspd_many(R_e, t_e, R_g, t_g, K, pts, syms))
+    with pytest.raises(InvalidInputError, match="first symmetry must be the exact identity"):
+        pe.add_mssd_many(R_e, t_e, R_g, t_g, pts, (syms[0][::-1], syms[1][::-1]))
