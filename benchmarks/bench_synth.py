@@ -4,7 +4,7 @@
 
 Scenes of 640 x 480 with exactly 3 target objects (LM-O models when ../shared/data/lmo is present, else the example
 object + 2 shrunk/stretched copies), the default SynthConfig otherwise (distractors 0-3, occluders 0-1, procedural
-backgrounds, jitter, blur, noise). torch and numba limited to 2 threads. Reports medians over ``--images`` scenes
+backgrounds, jitter, blur, noise). torch and numba limited to 1 (then 2) threads. Reports medians over ``--images`` scenes
 (after warm-up) of:
   * generate: the whole ``generate_prepared`` call (layout, rendering, compositing, augmentation) -> images/s;
   * its parts, re-run step by step on the same random streams: layout, render (rasterise + shade + full masks),
@@ -92,9 +92,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--images", type=int, default=40)
-    ap.add_argument("--threads", type=int, default=2, help="torch and numba threads (default 2)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch and numba threads for the step-by-step timings (default 1; 'generate' is also "
+                         "timed with 2)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "synth.json")
     args = ap.parse_args()
+    load_start = round(os.getloadavg()[0], 2)
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
@@ -122,8 +125,9 @@ def main() -> int:
         t1 = time.perf_counter()
         ren = S._render(inst, sum(i.target_index >= 0 for i in inst), cfg, np.array([0.0, 0.0, -1.0]), 0.5, 0.5)
         t2 = time.perf_counter()
-        bg = S._background(cfg, rng)
-        img = np.where((ren.instance >= 0)[:, :, None], ren.color, bg)
+        img = S._background(cfg, rng)
+        on = ren.instance >= 0
+        img[on] = ren.color[on]
         t3 = time.perf_counter()
         S._augment(img, cfg, rng)
         t4 = time.perf_counter()
@@ -152,13 +156,25 @@ def main() -> int:
 
     rate2 = two_process_rate(args.data, args.images)
     gen_ms = median_ms(total)
+    other = 2 if args.threads != 2 else 1
+    torch.set_num_threads(other)
+    numba.set_num_threads(min(other, numba.config.NUMBA_NUM_THREADS))
+    total_other = []
+    for k in range(args.images):
+        t = time.perf_counter()
+        S.generate_prepared(meshes, cfg, S.scene_rng(0, k))
+        total_other.append(time.perf_counter() - t)
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     result = {
         "what": "synthetic scene generation, 640x480, 3 target objects per image, default SynthConfig",
         "objects": source,
         "images_measured": args.images,
         "threads": {"torch": torch.get_num_threads(), "numba": numba.get_num_threads()},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
-        "note": "shared 2-core machine with other jobs running: medians; parts are one layout attempt each",
+        "note": "shared 2-core machine with other jobs running (load_average_1min): medians; parts are one layout "
+                "attempt each; background includes compositing the objects over it",
+        "load_average_1min": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
         "median_ms": {
             "generate_total": gen_ms,
             **{k: median_ms(v) for k, v in parts.items()},
@@ -166,6 +182,8 @@ def main() -> int:
             "dataset_item": median_ms(items),
         },
         "images_per_s": round(1000.0 / gen_ms, 2),
+        f"generate_total_ms_with_{other}_threads": median_ms(total_other),
+        f"images_per_s_with_{other}_threads": round(1000.0 / median_ms(total_other), 2),
         "images_per_s_2_processes_1_thread_each": round(rate2, 2),
         "images_per_s_with_writing": round(1000.0 / (gen_ms + median_ms(write)), 2),
         "dataset_items_per_s": round(1000.0 / median_ms(items), 2),

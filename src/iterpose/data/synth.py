@@ -99,7 +99,9 @@ class SynthConfig:
         max_sphere_overlap: bounding spheres of two meshes may overlap by at most this fraction of the sum of their
             radii (0 = disjoint spheres).
         min_visib_fract: every target must be at least this visible (visible / full silhouette pixels).
-        max_tries: layouts drawn before falling back to targets only (no occluders, no distractors).
+        max_tries: layouts drawn before falling back to targets only (no occluders, no distractors); if the
+            targets still hide each other then, only the most visible one is kept (fewer targets than
+            ``objects_per_image[0]``: rare unless the image is crowded).
         light_max_angle_deg: the light comes from within this angle of the camera's viewing direction.
         ambient, diffuse: (min, max) of the ambient and diffuse weights of the Lambert shading.
         background: "procedural" (colour field + shapes + noise) or a folder of the user's images (random crops).
