@@ -46,6 +46,7 @@ def _baseline(rev: str):
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("evaluate_baseline", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["evaluate_baseline"] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod.evaluate
 
