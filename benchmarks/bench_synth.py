@@ -4,8 +4,8 @@
 
 Scenes of 640 x 480 with exactly 3 target objects (LM-O models when ../shared/data/lmo is present, else the example
 object + 2 shrunk/stretched copies), the default SynthConfig otherwise (distractors 0-3, occluders 0-1, procedural
-backgrounds, jitter, blur, noise). torch and numba limited to 1 (then 2) threads. Reports medians over ``--images`` scenes
-(after warm-up) of:
+backgrounds, jitter, blur, noise). torch and numba limited to 1 (then 2) threads. Reports medians over
+``--images`` scenes (after warm-up) of:
   * generate: the whole ``generate_prepared`` call (layout, rendering, compositing, augmentation) -> images/s;
   * its parts, re-run step by step on the same random streams: layout, render (rasterise + shade + full masks),
     background, augmentation;

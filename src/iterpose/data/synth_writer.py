@@ -166,7 +166,8 @@ def _entries(scene: SynthScene, depth_scale: float) -> tuple[dict, list, list]:
         gt.append({"cam_R_m2c": R[k].reshape(-1).tolist(), "cam_t_m2c": t[k].reshape(-1).tolist(),
                    "obj_id": int(scene.obj_ids[k])})
         px_all = int(scene.px_count_all[k])
-        info.append({"bbox_obj": [int(v) for v in scene.bbox_obj[k]], "bbox_visib": [int(v) for v in scene.bbox_visib[k]],
+        info.append({"bbox_obj": [int(v) for v in scene.bbox_obj[k]],
+                     "bbox_visib": [int(v) for v in scene.bbox_visib[k]],
                      "px_count_all": px_all, "px_count_valid": px_all, "px_count_visib": int(scene.px_count_visib[k]),
                      "visib_fract": float(scene.visib_fract[k])})
     return cam, gt, info
@@ -175,7 +176,8 @@ def _entries(scene: SynthScene, depth_scale: float) -> tuple[dict, list, list]:
 def _image_files(scene_dir: Path, im_id: int, n_inst: int) -> list[Path]:
     files = [scene_dir / "rgb" / f"{im_id:06d}.png", scene_dir / "depth" / f"{im_id:06d}.png"]
     for g in range(n_inst):
-        files += [scene_dir / "mask" / f"{im_id:06d}_{g:06d}.png", scene_dir / "mask_visib" / f"{im_id:06d}_{g:06d}.png"]
+        name = f"{im_id:06d}_{g:06d}.png"
+        files += [scene_dir / "mask" / name, scene_dir / "mask_visib" / name]
     return files
 
 
