@@ -56,3 +56,19 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     ok = make_results(tmp_path / "ok.csv")
     assert "scene_gt" in _one_line_error(capsys, ["eval", str(ds), str(ok), "--no-progress"])
     assert "not found" in _one_line_error(capsys, ["eval", str(tmp_path / "nope"), str(ok), "--no-progress"])
+
+
+def test_eval_with_depth_reports_vsd_and_ar(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("tiny_bop_depth_cli", Path(__file__).parents[1] / "metrics" / "tiny_bop_depth.py")
+    depth = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(depth)
+    root, _ = depth.make_depth_dataset(tmp_path / "tiny")
+    T = depth.T_GT
+    csv = depth.write_csv(tmp_path / "m_tiny-test.csv", {0: T, 1: T + [6.0, 0, 0], 2: T + [400.0, 0, 0]})
+    out = tmp_path / "report.json"
+    assert main(["eval", str(root), str(csv), "--out", str(out), "--no-progress"]) == 0
+    rec = json.loads(out.read_text())["recall"]
+    assert abs(rec["ar_vsd"] - 0.5) < 1e-12  # hand-derived in tests/metrics/test_vsd_eval.py
+    assert abs(rec["ar"] - (rec["ar_vsd"] + rec["ar_mssd"] + rec["ar_mspd"]) / 3) < 1e-15
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.split()[-2:] == ["AR_VSD", "AR"]
