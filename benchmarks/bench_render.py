@@ -12,22 +12,29 @@ and checks correctness independently of the rasteriser's code:
   * BOP's own GT: with K's cx, cy shifted by -0.5 (BOP's pixel-centre convention), each instance's full mask,
     rendered on BOP's 3x-larger canvas, must reproduce scene_gt_info `bbox_obj` and `px_count_all`.
 Writes benchmarks/results/render.json. Exits 0 with a message when the data is absent.
+
+OMP_WAIT_POLICY defaults to PASSIVE here (set before torch/numba load OpenMP): on a shared, oversubscribed machine
+the default spin-waiting OpenMP threads of torch and numba made 2-thread timings 20x slower and bimodal (measured
+90 ms vs 4 ms for one LM-O object). Run with OMP_WAIT_POLICY=ACTIVE to measure the other setting.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import statistics
-import sys
-import time
-from pathlib import Path
 
-import numba
-import numpy as np
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numba / torch initialise OpenMP
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("ITERPOSE_SHARED_DATA", REPO.parent / "shared" / "data")) / "lmo"
@@ -189,7 +196,8 @@ def main(argv=None) -> int:
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
                     "python": platform.python_version(), "torch": torch.__version__, "numba": numba.__version__,
                     "numpy": np.__version__, "torch_threads": torch.get_num_threads(),
-                    "numba_threads": numba.get_num_threads(), "device": "cpu"},
+                    "numba_threads": numba.get_num_threads(), "device": "cpu",
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
         "image_size": [W, H], "load_average_at_start": list(os.getloadavg()), "scene": SCENE,
         "timing_note": "median over repeats after 3 warm-up calls (min_ms: best of them); shared 2-core machine "
                        "with other jobs running, so 2-thread timings are noisy",
