@@ -25,8 +25,19 @@ time is the query, so this module avoids work rather than trees:
    correctness threshold can never be matched (bop's thresholds are strict ``<``), so its exact value is never
    needed: :func:`adi_for_matching` returns the lower bound for it (and says so in ``exact``).
 
-The threshold decision of every pair, hence every true positive and every recall, is exactly bop's; values that
-can take part in matching are bop's to ~1e-15 relative (see the real-data test and ``benchmarks/bench_eval.py``).
+3. **Per-point bounds, refined where needed.** For a pair still undecided, the exact nearest neighbours of a
+   query-side sample (one point per voxel of ``medium_voxel x diameter``) bound every point's distance:
+   ``d_i >= d_s - s_max(A) |x_i - x_s|`` (k nearest samples) and ``d_i <= |q_i - x_nn(s)|`` (a candidate). While
+   the mean bounds straddle the threshold, the points with the widest bounds get their exact nearest neighbour.
+   Pairs certainly below the threshold keep the upper bound, unless their value is needed for matching (an
+   estimate facing several valid GT instances), then they are completed exactly. ADD of the same pair (>= ADI)
+   is used as a free upper bound.
+
+Why it is fast: bad poses are decided by the coarse bound, good ones by ADD or the candidate bound; only the pairs
+near the threshold need many exact queries. The threshold decision of every pair, hence every true positive and
+every recall, is exactly bop's (bounds decide only pairs at least 1e-9 relative away from the threshold); values
+that can take part in matching are bop's to ~1e-15 relative (tests, and ``benchmarks/bench_eval.py --verify`` on
+every pair of both LM-O dev CSVs).
 """
 
 from __future__ import annotations
@@ -43,6 +54,8 @@ __all__ = ["AdiIndex", "build_adi_index", "adi_model_frame", "adi_lower_bound", 
 
 #: Relative safety margin on every bound comparison (covers float rounding of the bounds themselves).
 _SAFETY = 1e-9
+#: Relative distance from the threshold below which a pair is never decided by a bound alone.
+_DECISION_MARGIN = 1e-9
 #: Rotations whose singular values are within this of 1 are treated as proper (model-frame values are exact).
 _ORTHO_TOL = 1e-12
 #: Query-point budget per KD-tree call (bounds memory to ~100 MB of float64 temporaries).
@@ -227,8 +240,8 @@ def adi_for_matching(
     pairs certainly below it get an upper bound unless ``need_value``; all others, and every ``need_value`` pair
     below the threshold, get bop's value (to ~1e-15 relative). Work is spent only where the decision needs it:
     coarse bounds (:func:`adi_lower_bound`), then per-point bounds from exact nearest neighbours of a query-side
-    sample (one point per voxel of half the threshold), then exact nearest neighbours of the points with the widest bounds, until
-    the side of the threshold is certain.
+    sample (:func:`build_adi_index`), then exact nearest neighbours of the points with the widest bounds, until the
+    side of the threshold is certain. Bounds decide only pairs at least 1e-9 (relative) away from the threshold.
 
     Args:
         index: the object's :class:`AdiIndex`. R_e, R_g: ``[N, 3, 3]``. t_e, t_g: ``[N, 3]`` mm.
@@ -246,14 +259,17 @@ def adi_for_matching(
     if need.shape[0] != n:
         raise ShapeError(f"adi_for_matching: need_value must have N = {n} entries, got {need.shape[0]}")
     th = float(threshold_mm)
+    # Bound-based decisions keep a relative margin from the threshold, so that a stored bound stays on its side
+    # after the caller's own arithmetic (e.g. dividing by the diameter); pairs inside it are evaluated exactly.
+    th_hi, th_lo = th * (1.0 + _DECISION_MARGIN), th * (1.0 - _DECISION_MARGIN)
     values = adi_lower_bound(index, R_e, t_e, R_g, t_g)
     exact = np.zeros(n, dtype=bool)
-    undecided = values < th
+    undecided = values < th_hi
     if upper_bound is not None:
         ub = np.asarray(upper_bound, dtype=np.float64).reshape(-1)
         if ub.shape[0] != n:
             raise ShapeError(f"adi_for_matching: upper_bound must have N = {n} entries, got {ub.shape[0]}")
-        below = undecided & (ub < th) & ~need
+        below = undecided & (ub < th_lo) & ~need
         values[below] = ub[below]
         undecided &= ~below
     todo = np.nonzero(undecided)[0]
@@ -284,20 +300,19 @@ def adi_for_matching(
         unrefined[med_idx] = False
         while True:
             lo, hi = s_min * lb.mean(), s_max * ub.mean()
-            if lo >= th:
+            if lo >= th_hi:
                 values[i] = lo
                 break
-            if hi < th and not (need[i] and unrefined.any()):
-                if not need[i]:
-                    values[i] = hi
-                    break
+            if hi < th_lo and not need[i]:
+                values[i] = hi
+                break
             if not unrefined.any():
                 v = _exact_from_indices(index, R_e[i], t_e[i], p_g_T, j)
                 if proper:
                     values[i], exact[i] = v, True
-                elif v < th and not need[i]:
+                elif v < th_lo and not need[i]:
                     values[i] = v
-                elif v / (s_max / s_min) >= th:
+                elif v / (s_max / s_min) >= th_hi:
                     values[i] = v / (s_max / s_min)
                 else:
                     values[i] = pe.adi_many(R_e[i : i + 1], t_e[i : i + 1], R_g[i : i + 1], t_g[i : i + 1], pts)[0]
@@ -311,7 +326,7 @@ def adi_for_matching(
             else:
                 gap = (ub - lb)[cand]
                 n_pts = lb.shape[0]
-                needed = min(ub.sum() - n_pts * th / s_max, n_pts * th / s_min - lb.sum())
+                needed = min(ub.sum() - n_pts * th_lo / s_max, n_pts * th_hi / s_min - lb.sum())
                 order = np.argsort(gap)[::-1]
                 csum = np.cumsum(gap[order])
                 n_pick = int(np.searchsorted(csum, 1.5 * max(needed, 0.0))) + 1
