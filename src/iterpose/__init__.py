@@ -8,6 +8,13 @@ The public surface is small on purpose::
 
 from __future__ import annotations
 
+import os
+
+# OpenMP threads (torch, numba) spin while waiting by default; on a shared or busy machine that made 2-thread
+# rendering up to 20x slower and erratic (measured, benchmarks/results/render.json). Passive waiting costs
+# little on an idle machine. Only a default: set OMP_WAIT_POLICY yourself (before importing torch) to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_objects", "ObjectModel", "errors"]
