@@ -58,6 +58,9 @@ _SAFETY = 1e-9
 _DECISION_MARGIN = 1e-9
 #: Rotations whose singular values are within this of 1 are treated as proper (model-frame values are exact).
 _ORTHO_TOL = 1e-12
+#: KD-tree queries of at least this many points use all cores (``workers=-1``); smaller ones stay on one thread.
+_PARALLEL_MIN = 2048
+_WORKERS = -1
 #: Query-point budget per KD-tree call (bounds memory to ~100 MB of float64 temporaries).
 _CHUNK_POINTS = 2_000_000
 
@@ -290,7 +293,7 @@ def adi_for_matching(
         # Per-point bounds from the exact nearest neighbours of the sample points (1-Lipschitz distance):
         # d_i >= d_s - |q_i - q_s| >= d_s - s_max(A) |x_i - x_s| for the k nearest samples s, and
         # d_i <= |q_i - x_nn(s)| for the nearest sample s (a candidate point).
-        d_s, j_s = index.tree.query(q[med_idx], k=1)
+        d_s, j_s = index.tree.query(q[med_idx], k=1, workers=_WORKERS if med_idx.size >= _PARALLEL_MIN else 1)
         lb = np.maximum((d_s[med_assign] - s_A[k] * index.medium_dist).max(axis=1), 0.0)
         j = j_s[med_assign[:, 0]]
         diff = q - pts[j]
@@ -331,7 +334,7 @@ def adi_for_matching(
                 csum = np.cumsum(gap[order])
                 n_pick = int(np.searchsorted(csum, 1.5 * max(needed, 0.0))) + 1
                 pick = cand[order[: max(n_pick, cand.size // 20, 1)]]
-            d, jj = index.tree.query(q[pick], k=1)
+            d, jj = index.tree.query(q[pick], k=1, workers=_WORKERS if pick.size >= _PARALLEL_MIN else 1)
             lb[pick], ub[pick], j[pick] = d, d, jj
             unrefined[pick] = False
     return values, exact
