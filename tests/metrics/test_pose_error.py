@@ -175,3 +175,28 @@ def test_fused_variants_are_bit_identical(many_pairs):
     assert np.array_equal(mspd_v, pe.mspd_many(R_e, t_e, R_g, t_g, K, pts, syms))
     with pytest.raises(InvalidInputError, match="first symmetry must be the exact identity"):
         pe.add_mssd_many(R_e, t_e, R_g, t_g, pts, (syms[0][::-1], syms[1][::-1]))
+
+
+def test_vsd_window_equals_full_image_computation():
+    """vsd_from_depths works in the bounding box of the rendered pixels: compare with a full-image reference."""
+    rng = np.random.default_rng(0)
+    Kv = np.array([[300.0, 0, 31.3], [0, 310.0, 22.7], [0, 0, 1]])
+    d_test = (rng.random((48, 64)) * 400 + 300).astype(np.float32)
+    d_test[rng.random((48, 64)) < 0.2] = 0
+    d_g = np.zeros((48, 64))
+    d_g[10:30, 12:40] = 500 + rng.random((20, 28)) * 30
+    d_e = np.zeros((48, 64))
+    d_e[14:33, 20:45] = 505 + rng.random((19, 25)) * 30
+    taus = [0.05, 0.1, 0.3]
+
+    def reference(d_e, d_g):  # bop_toolkit's vsd on full images
+        dt, dg, de = (pe.depth_im_to_dist_im(x, Kv) for x in (d_test, d_g, d_e))
+        vis = lambda t, m: np.logical_and(np.logical_or(m.astype(np.float32) - t.astype(np.float32) <= 15.0, t == 0), m > 0)  # noqa: E731
+        vg = vis(dt, dg)
+        ve = np.logical_or(vis(dt, de), np.logical_and(vg, de > 0))
+        inter, union = np.logical_and(vg, ve), np.logical_or(vg, ve)
+        dists = np.abs(dg[inter] - de[inter]) / 80.0
+        return [float((np.sum(dists >= t) + union.sum() - inter.sum()) / float(union.sum())) for t in taus]
+
+    assert pe.vsd_from_depths(d_e, d_g, d_test, Kv, 15.0, taus, True, 80.0) == reference(d_e, d_g)
+    assert pe.vsd_from_depths(np.zeros((48, 64)), np.zeros((48, 64)), d_test, Kv, 15.0, taus, True, 80.0) == [1.0] * 3

@@ -288,7 +288,13 @@ def depth_im_to_dist_im(depth_im: np.ndarray, K: np.ndarray) -> np.ndarray:
     depth_im = np.asarray(depth_im)
     if depth_im.ndim != 2:
         raise ShapeError(f"depth_im_to_dist_im: depth_im must be [H, W], got shape {list(depth_im.shape)}")
-    xs, ys = np.meshgrid(np.arange(depth_im.shape[1]), np.arange(depth_im.shape[0]))
+    return _dist_im(depth_im, K, 0, 0)
+
+
+def _dist_im(depth_im: np.ndarray, K: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """:func:`depth_im_to_dist_im` of a window whose top-left pixel is (row y0, col x0) of the full image (the same
+    operations on the same full-image pixel coordinates, hence the same bits)."""
+    xs, ys = np.meshgrid(np.arange(x0, x0 + depth_im.shape[1]), np.arange(y0, y0 + depth_im.shape[0]))
     pre_xs = (xs - K[0, 2]) / np.float64(K[0, 0])
     pre_ys = (ys - K[1, 2]) / np.float64(K[1, 1])
     return np.sqrt(
@@ -383,9 +389,17 @@ def vsd_from_depths(
             f"vsd: rendered depth {list(depth_e.shape)} / {list(depth_g.shape)} must have the test depth's shape "
             f"{list(depth_test.shape)}"
         )
-    dist_test = depth_im_to_dist_im(depth_test, K)
-    dist_g = depth_im_to_dist_im(depth_g, K)
-    dist_e = depth_im_to_dist_im(depth_e, K)
+    # Only pixels where a model is rendered can be visible: work in their bounding box (same result, same bits).
+    rendered = np.logical_or(depth_e > 0, depth_g > 0)
+    if not rendered.any():
+        return [1.0] * len(taus)
+    rows = np.nonzero(rendered.any(axis=1))[0]
+    cols = np.nonzero(rendered.any(axis=0))[0]
+    win = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    x0, y0 = int(cols[0]), int(rows[0])
+    dist_test = _dist_im(depth_test[win], K, x0, y0)
+    dist_g = _dist_im(depth_g[win], K, x0, y0)
+    dist_e = _dist_im(depth_e[win], K, x0, y0)
 
     def visib(d_test: np.ndarray, d_model: np.ndarray) -> np.ndarray:
         d_diff = d_model.astype(np.float32) - d_test.astype(np.float32)
