@@ -35,6 +35,8 @@ class RgbLMConfig:
         occlusion: exclude pixels where another object of the same image is in front (at the initial poses).
         accept_margin: the refined pose is kept only if its accept energy is lower than the initial pose's by
             more than this (nats per pixel).
+        accept_edge_ratio: the refined pose must also keep at least this fraction of the initial pose's image
+            edge strength across the rendered contour (0 disables the check).
         max_rotation_deg, max_translation_rel: a result farther than this from the initial pose (degrees; times
             the diameter) is DIVERGED and the initial pose is kept.
         min_step: an object stops when its accepted step is below this (metres and radians, max-norm).
@@ -58,6 +60,7 @@ class RgbLMConfig:
     gain_bias: bool = True
     occlusion: bool = True
     accept_margin: float = 0.01
+    accept_edge_ratio: float = 0.95
     max_rotation_deg: float = 45.0
     max_translation_rel: float = 0.5
     min_step: float = 1e-5

@@ -147,6 +147,17 @@ class RgbLM(Refiner):
         bg_score = ((Pf < 0.5).to(Pf.dtype) * bandf).sum(dim=(1, 2)) / bandf.sum(dim=(1, 2)).clamp_min(1)
         return energy, (fg_score * bg_score).clamp(0, 1)
 
+    def _edge_strength(self, sc: _Scene, r: CropRender) -> torch.Tensor:
+        """``[M]`` mean image gradient across the rendered contour, ``|grad I . grad Phi|`` summed over channels, at
+        the visible contour pixels (intensity per pixel; an evidence of alignment independent of the histograms)."""
+        sd = signed_distance(r.mask)
+        contour = (sd.phi == 0.5) & sc.valid & sd.has_contour[:, None, None]
+        n = torch.stack([sd.grad_u, sd.grad_v], dim=1)  # [M, 2, S, S]
+        n = n / n.norm(dim=1, keepdim=True).clamp_min(1e-6)
+        across = (sc.grad_u * n[:, :1] + sc.grad_v * n[:, 1:]).abs().sum(dim=1)  # [M, S, S]
+        c = contour.to(across.dtype)
+        return (across * c).sum(dim=(1, 2)) / c.sum(dim=(1, 2)).clamp_min(1)
+
     def _occlusion(self, proxies: list, T0: torch.Tensor, K_crop: torch.Tensor, image_index: torch.Tensor,
                    r0: CropRender) -> torch.Tensor:
         """``[M, S, S]`` bool: crop pixels where another object of the same image is visible in front."""
@@ -247,7 +258,10 @@ class RgbLM(Refiner):
             dt > cfg.max_translation_rel * diam.double())
         e_init, score_init = self._own_energy(sc, r0)
         e_ref, score_ref = self._own_energy(sc, cur_r)
-        worse = moved & ~(e_ref < e_init - cfg.accept_margin)
+        better = e_ref < e_init - cfg.accept_margin
+        if cfg.accept_edge_ratio > 0:
+            better &= self._edge_strength(sc, cur_r) >= cfg.accept_edge_ratio * self._edge_strength(sc, r0)
+        worse = moved & ~better
         status = torch.full((M,), int(RefineStatus.OK), dtype=torch.int8, device=dev)
         status[worse] = int(RefineStatus.KEPT_INITIAL_WORSE)
         status[diverged] = int(RefineStatus.DIVERGED)
