@@ -27,7 +27,6 @@ overall AR = (AR_VSD + AR_MSSD + AR_MSPD) / 3) is computed only when the dataset
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
