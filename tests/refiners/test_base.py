@@ -31,12 +31,13 @@ def test_classify_initial_poses():
         _pose([5.0, 0.0, 0.5]),  # far right of the image
         _pose([float("nan"), 0.0, 0.5]),
         torch.diag(torch.tensor([1.0, 1.0, -1.0, 1.0])) + _pose([0.0, 0.0, 0.5]) - torch.eye(4),  # reflection
+        torch.diag(torch.tensor([1.002, 0.999, 1.0, 1.0])) + _pose([0.0, 0.0, 0.5]) - torch.eye(4),  # printed R
     ])
-    st = classify_initial_poses(T, K_SMALL.expand(7, 3, 3), torch.full((7,), 0.07), H, W)
+    st = classify_initial_poses(T, K_SMALL.expand(8, 3, 3), torch.full((8,), 0.07), H, W)
     S = RefineStatus
     assert [S(c) for c in st.tolist()] == [
         S.OK, S.INVALID_INIT_ZERO_T, S.INVALID_INIT_BEHIND_CAMERA, S.INVALID_INIT_BEHIND_CAMERA,
-        S.INVALID_INIT_OUTSIDE_IMAGE, S.INVALID_INIT_NONFINITE, S.INVALID_INIT_NOT_ROTATION]
+        S.INVALID_INIT_OUTSIDE_IMAGE, S.INVALID_INIT_NONFINITE, S.INVALID_INIT_NOT_ROTATION, S.OK]
     assert S.INVALID_INIT_ZERO_T.is_invalid_init and not S.DIVERGED.is_invalid_init
 
 

@@ -23,7 +23,7 @@ from enum import IntEnum
 import torch
 
 from iterpose.errors import CameraError, InvalidInputError, ShapeError
-from iterpose.geometry import validate_K
+from iterpose.geometry import orthonormalize, validate_K
 
 __all__ = [
     "RefineStatus",
@@ -39,7 +39,7 @@ MIN_DEPTH_M = 0.01
 """An object whose bounding sphere comes nearer to the camera than this (metres, along z) cannot be refined."""
 
 _ZERO_T_M = 1e-9  # |t| below this (metres) is the "no estimate" placeholder t = 0
-_ROTATION_TOL = 1e-3  # max |R^T R - I| entry accepted as a rotation
+_ROTATION_TOL = 2e-2  # max |R^T R - I| entry accepted as a rotation (then orthonormalised before refining)
 
 
 class RefineStatus(IntEnum):
@@ -52,7 +52,8 @@ class RefineStatus(IntEnum):
     INVALID_INIT_BEHIND_CAMERA: the object's bounding sphere is behind or within 1 cm of the camera plane.
     INVALID_INIT_OUTSIDE_IMAGE: the projected bounding sphere does not overlap the image.
     INVALID_INIT_NONFINITE: the initial pose has NaN or inf entries.
-    INVALID_INIT_NOT_ROTATION: the rotation block is not a proper rotation (``|R^T R - I| > 1e-3`` or det < 0).
+    INVALID_INIT_NOT_ROTATION: the rotation block is not a proper rotation (``|R^T R - I| > 0.02`` or det <= 0);
+        rotations within that tolerance (e.g. printed with few digits) are orthonormalised and refined.
     """
 
     OK = 0
@@ -273,9 +274,11 @@ class Refiner(ABC):
         ok = (status == 0).nonzero().flatten()
         timings = RefineTimings(total_s=0.0)
         if len(ok) and iters > 0:
+            T_ok = init_poses.detach()[ok.to(dev)].to(torch.float64).clone()
+            T_ok[:, :3, :3] = orthonormalize(T_ok[:, :3, :3])
             batch = RefineBatch(
                 images=images.detach(), K=K.detach().to(images.device, torch.float32), object_ids=ids[ok],
-                init_poses=init_poses.detach()[ok.to(dev)].to(torch.float32), image_index=img_idx[ok],
+                init_poses=T_ok.to(torch.float32), image_index=img_idx[ok],
             )
             sub = self._refine(batch, iters)
             okd = ok.to(dev)

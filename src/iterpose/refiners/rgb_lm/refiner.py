@@ -6,15 +6,20 @@ Per object, on a zoomed crop around the initial pose (:mod:`iterpose.refiners.cr
 2. the cost is ``weight_region * E_region + weight_photometric * E_photo``: the PWP3D/RBOT region energy
    (:mod:`iterpose.refiners.rgb_lm.region`; colour histograms of the initial silhouette and of a band around it)
    and the robust photometric error with gain/bias per channel (:mod:`iterpose.refiners.photometric`) on the
-   silhouette's interior;
+   silhouette's interior. Default ``weight_photometric = 0``: on LM-O (texture-poor objects, vertex colours that
+   do not match the photographs) every positive weight we tried lowered ADD(-S) on the validation images
+   (0.1: -1 to +7 points at best, 0.5: -10 points), see ``benchmarks/RESULTS_rgb_lm.md``; the term stays
+   available for textured objects;
 3. Levenberg-Marquardt (:mod:`iterpose.refiners.lm`): a step is kept only if the cost decreases.
 
 Occlusion: pixels where another object of the same image is in front (all objects rendered at their initial
-poses) are neither foreground nor background evidence. Accept test: at the end the initial and the refined pose
-are compared on an energy that re-estimates the colour histograms from each pose's own silhouette (so the
-initial pose's histograms do not favour it) plus the photometric cost; the initial pose is kept
-(``KEPT_INITIAL_WORSE``) unless the refined one is lower by more than ``accept_margin``. A result more than
-``max_rotation_deg`` / ``max_translation_rel`` x diameter from the initial pose is ``DIVERGED``.
+poses) are neither foreground nor background evidence. Accept test, at the end: the refined pose replaces the
+initial one only if (a) an energy that re-estimates the colour histograms from each pose's own silhouette (so the
+initial pose's histograms do not favour it), plus the photometric cost, is lower by more than ``accept_margin``,
+and (b) the image edge strength across the rendered contour keeps at least ``accept_edge_ratio`` of the initial
+pose's (an alignment evidence independent of the histograms); otherwise ``KEPT_INITIAL_WORSE``. A result more
+than ``max_rotation_deg`` / ``max_translation_rel`` x diameter from the initial pose is ``DIVERGED``. Both keep
+the initial pose.
 
 Score (0..1): at the returned pose, with histograms from its own silhouette, the mean foreground posterior over
 the visible silhouette times the fraction of the background band whose pixels are classified background
