@@ -4,6 +4,9 @@ The public surface is small on purpose::
 
     import iterpose
     objects = iterpose.load_objects("lmo/models")   # dict obj_id -> ObjectModel (mm on disk -> metres)
+
+``import iterpose`` is light: torch is imported on first use of a name that needs it (``ObjectModel``,
+``load_objects``), so that e.g. ``iterpose eval`` (NumPy only) starts fast.
 """
 
 from __future__ import annotations
@@ -19,12 +22,32 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_objects", "ObjectModel", "errors"]
 
-from iterpose import errors
-from iterpose.mesh.model import ObjectModel
+from iterpose import errors  # noqa: E402 (after the environment default above)
 
 
 def load_objects(models_dir, unit: str = "mm", obj_ids=None):
     """Load every ``obj_XXXXXX.ply`` of a folder; see :func:`iterpose.mesh.load_objects`."""
-    from iterpose.mesh import load_objects as _load_objects
+    from iterpose.mesh.io import load_objects as _load_objects  # noqa: PLC0415 (imports torch)
 
     return _load_objects(models_dir, unit=unit, obj_ids=obj_ids)
+
+
+#: sub-packages reachable as attributes (``iterpose.mesh``) without an explicit import, imported on first use
+_SUBPACKAGES = ("geometry", "mesh", "render", "data", "metrics", "refiners", "viz", "cli", "demo")
+
+
+def __getattr__(name: str):
+    if name == "ObjectModel":  # imports torch: on first use only
+        from iterpose.mesh.model import ObjectModel  # noqa: PLC0415
+
+        globals()[name] = ObjectModel
+        return ObjectModel
+    if name in _SUBPACKAGES:
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module(f"iterpose.{name}")
+    raise AttributeError(f"module 'iterpose' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from iterpose.errors import InvalidInputError, ShapeError
-from iterpose.geometry import bop_symmetry_transforms
+from iterpose.geometry import bop_symmetry_transforms, bop_symmetry_transforms_np
 
 # LM-O eggbox (obj 10) discrete symmetry from models_info.json, row-major 4x4, mm.
 EGGBOX_SYM = [
@@ -21,19 +21,27 @@ EGGBOX_SYM = [
 
 
 def _bop_reference(model_info: dict, max_sym_disc_step: float) -> list[dict]:
-    """Independent numpy copy of bop_toolkit_lib.misc.get_symmetry_transformations (+ transform.rotation_matrix)."""
+    """Independent numpy transcription of bop_toolkit_lib.misc.get_symmetry_transformations and of
+    bop_toolkit_lib.transform.rotation_matrix / unit_vector (Gohlke), keeping bop's calls, dtypes and layouts:
+    integer identity translation, 4x4 matrices sliced to 3x3 views, ``np.dot`` per transform."""
+
+    def unit_vector(data):
+        data = np.array(data, dtype=np.float64, copy=True)
+        data /= math.sqrt(np.dot(data, data))
+        return data
 
     def rotation_matrix(angle, direction):
         sina, cosa = math.sin(angle), math.cos(angle)
-        direction = np.array(direction[:3], dtype=np.float64, copy=True)
-        direction /= math.sqrt(np.dot(direction, direction))
+        direction = unit_vector(direction[:3])
         R = np.diag([cosa, cosa, cosa])
         R += np.outer(direction, direction) * (1.0 - cosa)
         direction *= sina
         R += np.array(
             [[0.0, -direction[2], direction[1]], [direction[2], 0.0, -direction[0]], [-direction[1], direction[0], 0.0]]
         )
-        return R
+        M = np.identity(4)
+        M[:3, :3] = R
+        return M
 
     trans_disc = [{"R": np.eye(3), "t": np.array([[0, 0, 0]]).T}]
     for sym in model_info.get("symmetries_discrete", []):
@@ -45,7 +53,7 @@ def _bop_reference(model_info: dict, max_sym_disc_step: float) -> list[dict]:
         n = int(np.ceil(np.pi / max_sym_disc_step))
         step = 2.0 * np.pi / n
         for i in range(n):
-            R = rotation_matrix(i * step, axis)
+            R = rotation_matrix(i * step, axis)[:3, :3]
             trans_cont.append({"R": R, "t": -R.dot(offset) + offset})
     trans = []
     for d in trans_disc:
@@ -58,7 +66,17 @@ def _bop_reference(model_info: dict, max_sym_disc_step: float) -> list[dict]:
 
 
 def _stack(trans):
-    return np.stack([x["R"] for x in trans]), np.stack([x["t"].reshape(3) for x in trans])
+    R = np.stack([np.asarray(x["R"], dtype=np.float64) for x in trans])
+    t = np.stack([np.asarray(x["t"], dtype=np.float64).reshape(3) for x in trans])
+    return R, t
+
+
+def _assert_bits_equal(a: np.ndarray, b: np.ndarray) -> None:
+    """Same shape, dtype float64 and the same 64 bits in every element (so -0.0 != 0.0, NaN patterns compared)."""
+    assert a.shape == b.shape and a.dtype == b.dtype == np.float64
+    diff = a.view(np.uint64) != b.view(np.uint64)
+    assert not diff.any(), f"{int(diff.sum())} elements differ, first at {np.argwhere(diff)[0].tolist()}: " \
+        f"{a[tuple(np.argwhere(diff)[0])]!r} vs {b[tuple(np.argwhere(diff)[0])]!r}"
 
 
 def test_eggbox_discrete_only(device):
@@ -128,10 +146,58 @@ def test_matches_bop_toolkit_replica(info, step):
     disc = torch.tensor(info.get("symmetries_discrete", np.zeros((0, 16))), dtype=torch.float64).reshape(-1, 4, 4)
     cont = [(s["axis"], s["offset"]) for s in info.get("symmetries_continuous", [])]
     R, t = bop_symmetry_transforms(disc, cont, step)
-    assert R.shape == ref_R.shape and t.shape == ref_t.shape
-    # Same order, agreement to the last bits (identical operation order; BLAS may differ by an ulp).
-    np.testing.assert_allclose(R.numpy(), ref_R, rtol=0, atol=4e-16)
-    np.testing.assert_allclose(t.numpy(), ref_t, rtol=0, atol=1e-14 * max(1.0, np.abs(ref_t).max()))
+    assert R.dtype == torch.float64 and t.dtype == torch.float64
+    # Same order and the same bits (same numpy calls on the same layouts, vectorised elementwise steps).
+    _assert_bits_equal(R.numpy(), ref_R)
+    _assert_bits_equal(t.numpy(), ref_t)
+
+
+@pytest.mark.parametrize(
+    "info, step",
+    [
+        ({"symmetries_discrete": [EGGBOX_SYM]}, 0.01),
+        ({"symmetries_continuous": [{"axis": [0, 0, 1], "offset": [0, 0, 0]}]}, 0.01),
+        ({"symmetries_continuous": [{"axis": [0.3, -0.4, 1.2], "offset": [1.5, -2.0, 7.25]}]}, 0.05),
+        (
+            {
+                "symmetries_discrete": [EGGBOX_SYM, [0, 1, 0, 3.5, -1, 0, 0, -0.25, 0, 0, 1, 0, 0, 0, 0, 1]],
+                "symmetries_continuous": [
+                    {"axis": [0, 0, 1], "offset": [0.5, 0.25, 0]},
+                    {"axis": [0.1, 0.7, -0.2], "offset": [13.1, 0.0, -3.3]},
+                ],
+            },
+            0.01,
+        ),
+    ],
+    ids=["eggbox", "cylinder", "tilted-offset", "mixed"],
+)
+def test_numpy_version_is_bit_identical_to_bop(info, step):
+    """The NumPy implementation, with BOP's JSON values as given (ints or floats, 16-float discrete lists)."""
+    ref_R, ref_t = _stack(_bop_reference(info, step))
+    disc = np.reshape(np.array(info.get("symmetries_discrete", np.zeros((0, 16))), dtype=np.float64), (-1, 4, 4))
+    cont = [(s["axis"], s["offset"]) for s in info.get("symmetries_continuous", [])]
+    R, t = bop_symmetry_transforms_np(disc, cont, step)
+    assert isinstance(R, np.ndarray) and isinstance(t, np.ndarray)
+    assert R.flags.c_contiguous and t.flags.c_contiguous
+    _assert_bits_equal(R, ref_R)
+    _assert_bits_equal(t, ref_t)
+    assert R.shape[0] == (1 + disc.shape[0]) * max(1, len(cont) * math.ceil(math.pi / step))
+
+
+def test_numpy_version_does_not_change_its_inputs():
+    disc = np.array(EGGBOX_SYM, dtype=np.float64).reshape(1, 4, 4)
+    axis, offset = np.array([0.0, 0.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    before = (disc.copy(), axis.copy(), offset.copy())
+    bop_symmetry_transforms_np(disc, [(axis, offset)], 0.1)
+    for a, b in zip((disc, axis, offset), before):
+        assert np.array_equal(a, b)
+
+
+def test_numpy_version_errors_name_the_function():
+    with pytest.raises(ShapeError, match=r"^bop_symmetry_transforms_np: symmetries_discrete must be \[S, 4, 4\]"):
+        bop_symmetry_transforms_np(np.eye(4))
+    with pytest.raises(InvalidInputError, match=r"^bop_symmetry_transforms_np: symmetries_continuous\[0\].axis is the zero"):
+        bop_symmetry_transforms_np(None, [((0, 0, 0), (0, 0, 0))])
 
 
 def test_mixed_count_and_order():

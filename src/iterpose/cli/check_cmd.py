@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from iterpose.mesh.checks import Finding
+if TYPE_CHECKING:  # pragma: no cover (imported in check_path: the mesh checks import torch and trimesh)
+    from iterpose.mesh.checks import Finding
 
 __all__ = ["add_parser", "run", "check_path"]
 
@@ -27,7 +29,7 @@ def check_path(path: str | Path, unit: str = "mm", split: str = "test") -> tuple
     """Check whatever ``path`` is. Returns ``(kind, findings)``, kind in {"mesh", "models folder", "meshes folder",
     "BOP dataset", "missing"}."""
     from iterpose.data.checks import check_dataset
-    from iterpose.mesh.checks import check_mesh, check_models_dir, mesh_files
+    from iterpose.mesh.checks import Finding, check_mesh, check_models_dir, mesh_files
     from iterpose.mesh.io import MESH_SUFFIXES
 
     path = Path(path)

@@ -1,82 +1,48 @@
-"""Data I/O: BOP datasets (read and write), BOP results CSV, unit conversion at the BOP boundary.
+"""Data I/O: BOP datasets (read and write), BOP results CSV, unit conversion at the BOP boundary, synthetic data.
 
 BOP files are in millimetres; these readers keep BOP's float64 millimetre values (for bit-exact evaluation)
 and convert to iterpose's ``T_co`` (metres) through :mod:`iterpose.data.units` only.
+
+Every name below is imported on first use (PEP 562): ``import iterpose.data`` loads nothing heavy (no OpenCV, no
+renderer, no numba, no torch); ``iterpose.data.read_results_csv`` loads only NumPy.
 """
 
 from __future__ import annotations
 
-from iterpose.data.bop import BopDataset, CameraInfo, GtInfo, GtInstance, Target, gt_T_co, load_json
-from iterpose.data.bop_writer import (
-    format_json,
-    save_camera,
-    save_depth_mm,
-    save_json,
-    save_mask,
-    save_rgb,
-    save_scene_camera,
-    save_scene_gt,
-    save_scene_gt_info,
-    save_targets,
-)
-from iterpose.data.results_csv import (
-    RESULTS_HEADER,
-    ResultFilename,
-    ResultRow,
-    ResultsTable,
-    parse_result_filename,
-    read_results_csv,
-    write_results_csv,
-)
-from iterpose.data.units import MM_PER_M, Rt_mm_to_T_co, T_co_to_Rt_mm
+import importlib
 
-__all__ = [
-    "BopDataset",
-    "CameraInfo",
-    "GtInstance",
-    "GtInfo",
-    "Target",
-    "gt_T_co",
-    "load_json",
-    "format_json",
-    "save_json",
-    "save_camera",
-    "save_scene_camera",
-    "save_scene_gt",
-    "save_scene_gt_info",
-    "save_targets",
-    "save_rgb",
-    "save_depth_mm",
-    "save_mask",
-    "RESULTS_HEADER",
-    "ResultRow",
-    "ResultsTable",
-    "ResultFilename",
-    "read_results_csv",
-    "write_results_csv",
-    "parse_result_filename",
-    "MM_PER_M",
-    "Rt_mm_to_T_co",
-    "T_co_to_Rt_mm",
-]
+#: public name -> submodule that defines it
+_EXPORTS = {
+    # BOP reader
+    "BopDataset": "bop", "CameraInfo": "bop", "GtInstance": "bop", "GtInfo": "bop", "Target": "bop",
+    "gt_T_co": "bop", "load_json": "bop",
+    # BOP writer
+    "format_json": "bop_writer", "save_json": "bop_writer", "save_camera": "bop_writer",
+    "save_scene_camera": "bop_writer", "save_scene_gt": "bop_writer", "save_scene_gt_info": "bop_writer",
+    "save_targets": "bop_writer", "save_rgb": "bop_writer", "save_depth_mm": "bop_writer", "save_mask": "bop_writer",
+    # results CSV
+    "RESULTS_HEADER": "results_csv", "ResultRow": "results_csv", "ResultsTable": "results_csv",
+    "ResultFilename": "results_csv", "read_results_csv": "results_csv", "write_results_csv": "results_csv",
+    "parse_result_filename": "results_csv",
+    # units
+    "MM_PER_M": "units", "Rt_mm_to_T_co": "units", "T_co_to_Rt_mm": "units",
+    # synthetic data (renderer, numba, torch)
+    "SynthConfig": "synth", "SynthScene": "synth", "generate_scene": "synth", "scene_rng": "synth",
+    "SynthPoseDataset": "synth_dataset",
+    "write_synth_dataset": "synth_writer", "SynthWriteReport": "synth_writer",
+}  # fmt: skip
 
-# Synthetic data (iterpose.data.synth, synth_dataset, synth_writer): imported on first use, so that
-# `import iterpose.data` does not load the renderer and numba.
-_SYNTH_EXPORTS = {
-    "SynthConfig": "iterpose.data.synth",
-    "SynthScene": "iterpose.data.synth",
-    "generate_scene": "iterpose.data.synth",
-    "scene_rng": "iterpose.data.synth",
-    "SynthPoseDataset": "iterpose.data.synth_dataset",
-    "write_synth_dataset": "iterpose.data.synth_writer",
-    "SynthWriteReport": "iterpose.data.synth_writer",
-}
-__all__ += list(_SYNTH_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name in _SYNTH_EXPORTS:
-        import importlib
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iterpose.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"iterpose.data.{module}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
 
-        return getattr(importlib.import_module(_SYNTH_EXPORTS[name]), name)
-    raise AttributeError(f"module 'iterpose.data' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

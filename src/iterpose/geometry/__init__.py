@@ -4,62 +4,63 @@ Conventions (one page, used everywhere in iterpose): metres and radians; poses `
 coordinates to OpenCV camera coordinates (x right, y down, z forward); ``K [*, 3, 3]`` in pixels with the centre
 of pixel (row i, col j) at (x=j, y=i); rotations act on column vectors; twists ``xi [*, 6] = (v, w)`` translation
 first, applied on the left (``T_new = se3_exp(xi) @ T``). Every function accepts any leading batch dimensions
-``*`` and follows its inputs' device and dtype. Imports only torch.
+``*`` and follows its inputs' device and dtype. Imports only torch (and NumPy for the BOP symmetry set).
+
+The names below are imported on first use (PEP 562), so that ``import iterpose.geometry.symmetry`` (BOP evaluation,
+NumPy only) does not import torch.
 """
 
-from iterpose.geometry.camera import crop_K, look_at_T_co, validate_K, zoom_K
-from iterpose.geometry.projection import (
-    depth_jacobian_se3,
-    point_jacobian_se3,
-    project_points,
-    projection_jacobian_se3,
-)
-from iterpose.geometry.rotations import (
-    axis_angle_to_matrix,
-    euler_to_matrix,
-    hat,
-    matrix_to_axis_angle,
-    matrix_to_quaternion,
-    matrix_to_rotation_6d,
-    orthonormalize,
-    quaternion_to_matrix,
-    random_rotations,
-    rotation_6d_to_matrix,
-    rotation_angle,
-)
-from iterpose.geometry.se3 import make_T, se3_compose, se3_exp, se3_inverse, se3_log, transform_points
-from iterpose.geometry.symmetry import bop_symmetry_transforms
+from __future__ import annotations
 
-__all__ = [
+import importlib
+
+#: public name -> submodule that defines it
+_EXPORTS = {
     # rotations
-    "hat",
-    "axis_angle_to_matrix",
-    "matrix_to_axis_angle",
-    "quaternion_to_matrix",
-    "matrix_to_quaternion",
-    "rotation_6d_to_matrix",
-    "matrix_to_rotation_6d",
-    "euler_to_matrix",
-    "rotation_angle",
-    "orthonormalize",
-    "random_rotations",
+    "hat": "rotations",
+    "axis_angle_to_matrix": "rotations",
+    "matrix_to_axis_angle": "rotations",
+    "quaternion_to_matrix": "rotations",
+    "matrix_to_quaternion": "rotations",
+    "rotation_6d_to_matrix": "rotations",
+    "matrix_to_rotation_6d": "rotations",
+    "euler_to_matrix": "rotations",
+    "rotation_angle": "rotations",
+    "orthonormalize": "rotations",
+    "random_rotations": "rotations",
     # se3
-    "make_T",
-    "se3_compose",
-    "se3_inverse",
-    "se3_exp",
-    "se3_log",
-    "transform_points",
+    "make_T": "se3",
+    "se3_compose": "se3",
+    "se3_inverse": "se3",
+    "se3_exp": "se3",
+    "se3_log": "se3",
+    "transform_points": "se3",
     # projection
-    "project_points",
-    "projection_jacobian_se3",
-    "depth_jacobian_se3",
-    "point_jacobian_se3",
+    "project_points": "projection",
+    "projection_jacobian_se3": "projection",
+    "depth_jacobian_se3": "projection",
+    "point_jacobian_se3": "projection",
     # camera
-    "validate_K",
-    "crop_K",
-    "zoom_K",
-    "look_at_T_co",
+    "validate_K": "camera",
+    "crop_K": "camera",
+    "zoom_K": "camera",
+    "look_at_T_co": "camera",
     # symmetry
-    "bop_symmetry_transforms",
-]
+    "bop_symmetry_transforms": "symmetry",
+    "bop_symmetry_transforms_np": "symmetry",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iterpose.geometry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"iterpose.geometry.{module}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,31 +1,43 @@
 """Object models: :class:`ObjectModel` (metres), mesh loaders, BOP ``models_info.json``, a generated example
-object and mesh validation."""
+object and mesh validation.
 
-from iterpose.mesh.checks import Finding, check_mesh, check_models_dir
-from iterpose.mesh.example import example_object
-from iterpose.mesh.io import load_mesh, load_objects, load_points_mm
-from iterpose.mesh.model import ContinuousSymmetry, ObjectModel
-from iterpose.mesh.models_info import (
-    ModelInfo,
-    compute_model_info,
-    load_models_info,
-    pts_diameter,
-    save_models_info,
-)
+The names below are imported on first use (PEP 562): ``import iterpose.mesh.models_info`` or
+``iterpose.mesh.ply_points`` (BOP evaluation, NumPy only) does not import torch or trimesh.
+"""
 
-__all__ = [
-    "ObjectModel",
-    "ContinuousSymmetry",
-    "load_mesh",
-    "load_objects",
-    "load_points_mm",
-    "ModelInfo",
-    "load_models_info",
-    "save_models_info",
-    "compute_model_info",
-    "pts_diameter",
-    "example_object",
-    "Finding",
-    "check_mesh",
-    "check_models_dir",
-]
+from __future__ import annotations
+
+import importlib
+
+#: public name -> submodule that defines it
+_EXPORTS = {
+    "ObjectModel": "model",
+    "ContinuousSymmetry": "model",
+    "load_mesh": "io",
+    "load_objects": "io",
+    "load_points_mm": "ply_points",
+    "ModelInfo": "models_info",
+    "load_models_info": "models_info",
+    "save_models_info": "models_info",
+    "compute_model_info": "models_info",
+    "pts_diameter": "models_info",
+    "example_object": "example",
+    "Finding": "checks",
+    "check_mesh": "checks",
+    "check_models_dir": "checks",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iterpose.mesh' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"iterpose.mesh.{module}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,17 +1,41 @@
-"""Pose-error metrics (BOP-exact NumPy in mm, batched torch in metres), matching, recall/AR and BOP19 evaluation."""
+"""Pose-error metrics (BOP-exact NumPy in mm, batched torch in metres), matching, recall/AR and BOP19 evaluation.
 
-from iterpose.metrics.batched import add_m, adi_m, proj_px, re_deg, te_m
+Torch is imported only by the batched metrics in metres (``add_m``, ...) and by VSD's renderer, on first use:
+``import iterpose.metrics`` and :func:`evaluate` on a dataset without depth need only NumPy and SciPy.
+
+``evaluate``/``EvalReport`` are imported eagerly because ``evaluate`` is also the name of a submodule: importing
+``iterpose.metrics.evaluate`` binds the package attribute to that module, which an eager ``from ... import
+evaluate`` here rebinds to the function once and for all. The other names are imported on first use (PEP 562).
+"""
+
+from __future__ import annotations
+
+import importlib
+
 from iterpose.metrics.evaluate import EvalReport, evaluate
-from iterpose.metrics.matching import match_greedy, select_valid_gts
-from iterpose.metrics.adi_fast import adi_for_matching, build_adi_index
-from iterpose.metrics.pose_error import add, adi, mspd, mssd, proj, re, te, vsd, vsd_from_depths
-from iterpose.metrics.scores import average_recall, bop19_ar, recall
-from iterpose.metrics.vsd_eval import bop_depth_renderer, vsd_errors
 
-__all__ = [
-    "evaluate", "EvalReport",
-    "add", "adi", "proj", "re", "te", "mssd", "mspd", "vsd", "vsd_from_depths",
-    "vsd_errors", "bop_depth_renderer", "build_adi_index", "adi_for_matching",
-    "add_m", "adi_m", "proj_px", "re_deg", "te_m",
-    "match_greedy", "select_valid_gts", "recall", "average_recall", "bop19_ar",
-]
+#: public name -> submodule that defines it (imported on first use)
+_EXPORTS = {
+    "add": "pose_error", "adi": "pose_error", "proj": "pose_error", "re": "pose_error", "te": "pose_error",
+    "mssd": "pose_error", "mspd": "pose_error", "vsd": "pose_error", "vsd_from_depths": "pose_error",
+    "vsd_errors": "vsd_eval", "bop_depth_renderer": "vsd_eval",
+    "build_adi_index": "adi_fast", "adi_for_matching": "adi_fast",
+    "add_m": "batched", "adi_m": "batched", "proj_px": "batched", "re_deg": "batched", "te_m": "batched",
+    "match_greedy": "matching", "select_valid_gts": "matching",
+    "recall": "scores", "average_recall": "scores", "bop19_ar": "scores",
+}  # fmt: skip
+
+__all__ = ["evaluate", "EvalReport", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iterpose.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"iterpose.metrics.{module}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -39,8 +39,8 @@ from tqdm import tqdm
 from iterpose.data.bop import BopDataset
 from iterpose.data.results_csv import ResultsTable, read_results_csv
 from iterpose.errors import DataFormatError, InvalidInputError, MissingFileError
-from iterpose.geometry.symmetry import bop_symmetry_transforms
-from iterpose.mesh.io import load_points_mm
+from iterpose.geometry.symmetry import bop_symmetry_transforms_np
+from iterpose.mesh.ply_points import load_points_mm
 from iterpose.mesh.models_info import ModelInfo, load_models_info
 from iterpose.metrics import pose_error as pe
 from iterpose.metrics.adi_fast import adi_for_matching, build_adi_index
@@ -137,12 +137,12 @@ def _load_results(results) -> ResultsTable:
 
 
 def _syms_mm(info: ModelInfo, max_sym_disc_step: float) -> tuple[np.ndarray, np.ndarray]:
-    R, t = bop_symmetry_transforms(
+    """``(R [M, 3, 3], t [M, 3])`` float64, t in mm: bop_toolkit's symmetry set of the object, bit for bit."""
+    return bop_symmetry_transforms_np(
         np.asarray(info.symmetries_discrete, dtype=np.float64).reshape(-1, 4, 4),
         list(info.symmetries_continuous),
         max_sym_disc_step,
     )
-    return R.numpy(), t.numpy()
 
 
 def evaluate(
