@@ -292,6 +292,9 @@ class Refiner(ABC):
                 sub_status = torch.where(bad.cpu(), torch.tensor(int(RefineStatus.DIVERGED), dtype=torch.int8),
                                          sub_status)
             sub_trace = torch.where(torch.isfinite(sub_trace), sub_trace, poses[okd][None])
+            sub_trace[0] = poses[okd]  # exactly the input (the refiner saw it orthonormalised in float32)
+            keep = (sub_status != int(RefineStatus.OK)).to(dev)
+            sub_poses = torch.where(keep[:, None, None], poses[okd], sub_poses)  # kept poses: the input, bit for bit
             poses[okd] = sub_poses
             trace[:, okd] = sub_trace
             scores[okd] = sub.scores.to(dev, dtype).nan_to_num(0.0).clamp(0, 1)

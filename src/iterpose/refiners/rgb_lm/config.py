@@ -60,7 +60,7 @@ class RgbLMConfig:
     gain_bias: bool = True
     occlusion: bool = True
     accept_margin: float = 0.01
-    accept_edge_ratio: float = 0.95
+    accept_edge_ratio: float = 1.05
     max_rotation_deg: float = 45.0
     max_translation_rel: float = 0.5
     min_step: float = 1e-5
