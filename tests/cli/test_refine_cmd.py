@@ -58,7 +58,10 @@ def tiny(tmp_path_factory):
 def test_refine_writes_same_rows(tiny, tmp_path, capsys):
     root, init = tiny
     out = tmp_path / "rgblm_tiny-test.csv"
-    assert main(["refine", str(root), str(init), "--out", str(out), "--no-progress", "--iterations", "4"]) == 0
+    viz = tmp_path / "viz"
+    assert main(["refine", str(root), str(init), "--out", str(out), "--no-progress", "--iterations", "4",
+                 "--viz", str(viz)]) == 0
+    assert sorted(p.name for p in viz.iterdir()) == ["000001_000000.png", "000001_000001.png"]
     a, b = read_results_csv(init), read_results_csv(out)
     assert len(b) == len(a) == 3
     assert b.scene_id.tolist() == a.scene_id.tolist() and b.im_id.tolist() == a.im_id.tolist()
