@@ -59,7 +59,7 @@ def test_refine_writes_same_rows(tiny, tmp_path, capsys):
     root, init = tiny
     out = tmp_path / "rgblm_tiny-test.csv"
     viz = tmp_path / "viz"
-    assert main(["refine", str(root), str(init), "--out", str(out), "--no-progress", "--iterations", "4",
+    assert main(["refine", str(root), str(init), "--out", str(out), "--no-progress", "--iterations", "4", "--threads", "1",
                  "--viz", str(viz)]) == 0
     assert sorted(p.name for p in viz.iterdir()) == ["000001_000000.png", "000001_000001.png"]
     a, b = read_results_csv(init), read_results_csv(out)
