@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -59,8 +60,14 @@ def test_refine_writes_same_rows(tiny, tmp_path, capsys):
     root, init = tiny
     out = tmp_path / "rgblm_tiny-test.csv"
     viz = tmp_path / "viz"
-    assert main(["refine", str(root), str(init), "--out", str(out), "--no-progress", "--iterations", "4", "--threads", "1",
-                 "--viz", str(viz)]) == 0
+    threads = (torch.get_num_threads(), numba.get_num_threads())
+    try:
+        assert main(["refine", str(root), str(init), "--out", str(out), "--no-progress", "--iterations", "4",
+                     "--threads", "1", "--viz", str(viz)]) == 0
+        assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1
+    finally:  # --threads changes process-wide settings: restore them for the other tests
+        torch.set_num_threads(threads[0])
+        numba.set_num_threads(threads[1])
     assert sorted(p.name for p in viz.iterdir()) == ["000001_000000.png", "000001_000001.png"]
     a, b = read_results_csv(init), read_results_csv(out)
     assert len(b) == len(a) == 3

@@ -94,8 +94,9 @@ class RgbLM(Refiner):
 
     def __init__(self, objects: Mapping[int, object], config: RgbLMConfig | None = None) -> None:
         if not isinstance(objects, Mapping) or not objects:
+            size = len(objects) if hasattr(objects, "__len__") else "?"
             raise InvalidInputError("RgbLM: objects must be a non-empty dict {obj_id: ObjectModel}, got "
-                                    f"{type(objects).__name__} of length {len(objects) if hasattr(objects, '__len__') else '?'}.")
+                                    f"{type(objects).__name__} of length {size}.")
         config = RgbLMConfig() if config is None else config
         if not isinstance(config, RgbLMConfig):
             raise InvalidInputError(f"RgbLM: config must be an RgbLMConfig, got {type(config).__name__}.")
