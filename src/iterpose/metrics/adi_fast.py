@@ -281,6 +281,7 @@ def adi_for_matching(
     pts = index.pts
     pts_T = np.ascontiguousarray(pts.T)
     med_idx, med_assign = index.medium_idx, index.medium_assign
+    assign_T, dist_T = np.ascontiguousarray(med_assign.T), np.ascontiguousarray(index.medium_dist.T)  # [k, P]
     s_all = _singular_values(R_e[todo])
     R_inv = np.linalg.inv(R_e[todo])
     # s_max(A) for A = R_e^-1 R_g, with a margin (1 for proper rotations up to rounding).
@@ -294,7 +295,9 @@ def adi_for_matching(
         # d_i >= d_s - |q_i - q_s| >= d_s - s_max(A) |x_i - x_s| for the k nearest samples s, and
         # d_i <= |q_i - x_nn(s)| for the nearest sample s (a candidate point).
         d_s, j_s = index.tree.query(q[med_idx], k=1, workers=_WORKERS if med_idx.size >= _PARALLEL_MIN else 1)
-        lb = np.maximum((d_s[med_assign] - s_A[k] * index.medium_dist).max(axis=1), 0.0)
+        lb = np.zeros(pts.shape[0])
+        for c in range(assign_T.shape[0]):  # max over the k samples, column by column (contiguous, no [P, k] temp)
+            np.maximum(lb, d_s[assign_T[c]] - s_A[k] * dist_T[c], out=lb)
         j = j_s[med_assign[:, 0]]
         diff = q - pts[j]
         ub = np.sqrt(np.einsum("ij,ij->i", diff, diff))

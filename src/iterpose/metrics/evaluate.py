@@ -34,7 +34,6 @@ from types import MappingProxyType
 from typing import Any, Optional, Union
 
 import numpy as np
-from tqdm import tqdm
 
 from iterpose.data.bop import BopDataset
 from iterpose.data.results_csv import ResultsTable, read_results_csv
@@ -98,6 +97,13 @@ class EvalReport:
             "recall": {k: float(v) for k, v in self.recall.items()},
             "per_object": {str(o): {k: float(v) for k, v in r.items()} for o, r in sorted(self.per_object.items())},
         }
+
+
+class _NoBar(list):
+    """The items of a disabled progress bar (``close()`` does nothing)."""
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -270,7 +276,12 @@ def evaluate(
     # Errors of all pairs, computed per object in batches.
     err = {name: np.full(n_pairs, np.inf) for name in ("ad", "add", "adi", "proj", "re", "te", "mssd", "mspd")}
     objs = sorted(pairs)
-    bar = tqdm(objs, desc="evaluate", unit="obj", disable=not progress, leave=False)
+    if progress:
+        from tqdm import tqdm  # noqa: PLC0415 (imported only when a bar is shown)
+
+        bar = tqdm(objs, desc="evaluate", unit="obj", leave=False)
+    else:
+        bar = _NoBar(objs)
     adi_th = THRESHOLDS["adi"][0][0]
     for obj_id in bar:
         pp = pairs[obj_id]
