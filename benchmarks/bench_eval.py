@@ -5,7 +5,10 @@ the same process so that they see the same load):
 
 * ``evaluate()`` wall time per CSV (current code), and optionally the same for a baseline revision of
   ``src/iterpose/metrics/evaluate.py`` (``--baseline-rev``, loaded from git; it uses the current lower layers);
-* ``iterpose eval DATASET CSV --no-progress`` wall time (a fresh process each run, imports included);
+* ``iterpose eval DATASET CSV --no-progress`` wall time (a fresh process each run, imports included), and the
+  ratio of both medians to bop_toolkit's 31 s for the same 7 error types;
+* the cold-start cost of the CLI alone (``import iterpose.cli.main`` + building the parser + importing
+  ``iterpose.metrics.evaluate``, a fresh process) and whether that imports torch (it must not);
 * with ``--verify``: every ADI value of the model-frame route against bop's per-pair route (proper rotations, all
   objects), every 0.1 d decision of the fast ADI, and the recalls of baseline vs current.
 
@@ -51,13 +54,31 @@ def _baseline(rev: str):
     return mod.evaluate
 
 
-def _cli_once(csv: Path) -> float:
+def _cli_once(csv: Path, src: Path = REPO / "src") -> float:
     exe = shutil.which("iterpose", path=str(Path(sys.executable).parent)) or "iterpose"
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    env = dict(os.environ, PYTHONPATH=str(src))
     t0 = time.perf_counter()
     subprocess.run([exe, "eval", str(DATA / "lmo"), str(csv), "--no-progress"], check=True, env=env,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
+
+
+_COLD_START = (
+    "import sys, time; t0 = time.perf_counter(); import iterpose.cli.main as m; m.build_parser(); "
+    "import iterpose.metrics.evaluate; print(time.perf_counter() - t0, 'torch' in sys.modules)"
+)
+
+
+def _cold_start(repeats: int) -> dict:
+    """Import + parser time of the CLI's eval path in a fresh process (measured inside it), median of runs."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    times, torch_loaded = [], []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", _COLD_START], check=True, env=env, capture_output=True, text=True)
+        t, has_torch = out.stdout.split()
+        times.append(float(t))
+        torch_loaded.append(has_torch == "True")
+    return {"median_s": statistics.median(times), "times_s": times, "imports_torch": any(torch_loaded)}
 
 
 def _verify() -> dict:
@@ -111,6 +132,9 @@ def main() -> None:
     ap.add_argument("--baseline-rev", default=None, help="git revision of metrics/evaluate.py to compare with")
     ap.add_argument("--cli-repeats", type=int, default=5)
     ap.add_argument("--verify", action="store_true")
+    ap.add_argument("--cli-baseline-src", type=Path, default=None,
+                    help="another `src` tree (e.g. `git archive REV src | tar -x -C DIR`): its `iterpose eval` wall "
+                         "time is measured interleaved with the current one")
     args = ap.parse_args()
     out = {"machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                        "python": platform.python_version(), "load_avg_start": os.getloadavg()},
@@ -119,6 +143,7 @@ def main() -> None:
     for name in CSVS:
         csv = DATA / "lmo-init" / name
         times, base_times = [], []
+        load_before = os.getloadavg()
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             rep = evaluate(DATA / "lmo", csv, progress=False)
@@ -129,7 +154,7 @@ def main() -> None:
                 base_times.append(time.perf_counter() - t0)
         med = statistics.median(times)
         run = {"evaluate_median_s": med, "evaluate_times_s": times, "speedup_vs_bop_toolkit": BOP_TOOLKIT_S / med,
-               "recall": dict(rep.recall)}
+               "recall": dict(rep.recall), "load_avg_before": load_before}
         msg = f"{name}: evaluate() median {med:.2f} s"
         if base is not None:
             bmed = statistics.median(base_times)
@@ -137,11 +162,24 @@ def main() -> None:
                        speedup_vs_baseline=bmed / med, recall_equal_to_baseline=dict(base_rep.recall) == dict(rep.recall),
                        tp_counts_equal_to_baseline=dict(base_rep.tp_counts) == dict(rep.tp_counts))
             msg += f", baseline {bmed:.2f} s ({bmed / med:.1f}x), same recalls: {run['recall_equal_to_baseline']}"
-        cli = [_cli_once(csv) for _ in range(args.cli_repeats)]
-        run.update(cli_median_s=statistics.median(cli), cli_times_s=cli)
-        msg += f"; `iterpose eval` median {statistics.median(cli):.2f} s"
+        cli, cli_base = [], []
+        for _ in range(args.cli_repeats):
+            cli.append(_cli_once(csv))
+            if args.cli_baseline_src is not None:
+                cli_base.append(_cli_once(csv, args.cli_baseline_src))
+        if cli_base:
+            run.update(cli_baseline_src=str(args.cli_baseline_src), cli_baseline_median_s=statistics.median(cli_base),
+                       cli_baseline_times_s=cli_base)
+            msg += f"; baseline CLI median {statistics.median(cli_base):.2f} s"
+        cli_med = statistics.median(cli)
+        run.update(cli_median_s=cli_med, cli_times_s=cli, cli_speedup_vs_bop_toolkit=BOP_TOOLKIT_S / cli_med,
+                   load_avg_after=os.getloadavg())
+        msg += f"; `iterpose eval` median {cli_med:.2f} s ({BOP_TOOLKIT_S / cli_med:.1f}x bop_toolkit's 31 s)"
         out["runs"][name] = run
         print(msg)
+    out["cli_cold_start"] = _cold_start(args.cli_repeats)
+    print(f"CLI cold start (imports + parser) median {out['cli_cold_start']['median_s']:.2f} s, torch imported: "
+          f"{out['cli_cold_start']['imports_torch']}")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import torch"], check=True)
     out["machine"]["import_torch_s"] = time.perf_counter() - t0
