@@ -196,7 +196,8 @@ def test_numpy_version_does_not_change_its_inputs():
 def test_numpy_version_errors_name_the_function():
     with pytest.raises(ShapeError, match=r"^bop_symmetry_transforms_np: symmetries_discrete must be \[S, 4, 4\]"):
         bop_symmetry_transforms_np(np.eye(4))
-    with pytest.raises(InvalidInputError, match=r"^bop_symmetry_transforms_np: symmetries_continuous\[0\].axis is the zero"):
+    zero_axis = r"^bop_symmetry_transforms_np: symmetries_continuous\[0\].axis is the zero"
+    with pytest.raises(InvalidInputError, match=zero_axis):
         bop_symmetry_transforms_np(None, [((0, 0, 0), (0, 0, 0))])
 
 

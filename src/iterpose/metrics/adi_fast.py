@@ -336,7 +336,7 @@ def adi_for_matching(
                 order = np.argsort(gap)[::-1]
                 csum = np.cumsum(gap[order])
                 n_pick = int(np.searchsorted(csum, 1.5 * max(needed, 0.0))) + 1
-                pick = cand[order[: max(n_pick, cand.size // 20, 1)]]
+                pick = np.sort(cand[order[: max(n_pick, cand.size // 20, 1)]])  # file order: cache-friendly queries
             d, jj = index.tree.query(q[pick], k=1, workers=_WORKERS if pick.size >= _PARALLEL_MIN else 1)
             lb[pick], ub[pick], j[pick] = d, d, jj
             unrefined[pick] = False
