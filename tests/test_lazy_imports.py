@@ -51,6 +51,14 @@ def test_cli_parser_public_surfaces_and_symmetries_stay_light():
     assert loaded == []
 
 
+def test_subpackages_are_attributes_imported_on_first_use():
+    out = _run(
+        "import sys, iterpose; a = 'iterpose.metrics' in sys.modules; m = iterpose.metrics; "
+        "print(a, m.__name__, callable(m.evaluate), 'torch' in sys.modules)"
+    )
+    assert out.split() == ["False", "iterpose.metrics", "True", "False"]
+
+
 def test_omp_wait_policy_default_is_kept():
     assert _run("import os, iterpose; print(os.environ['OMP_WAIT_POLICY'])").strip() == "PASSIVE"
     assert _run("import os, iterpose; print(os.environ['OMP_WAIT_POLICY'])", {"OMP_WAIT_POLICY": "ACTIVE"}).strip() == (

@@ -5,7 +5,7 @@ distances, degrees for rotation errors. Poses are ``(R, t)`` with ``R [3, 3]`` m
 ``t [3]`` (or ``[3, 1]``) translation in mm, mapping a model point ``x -> R x + t``. ``K [3, 3]`` is the OpenCV
 intrinsics matrix in pixels. ``pts [P, 3]`` are the model points (BOP evaluates with the vertices of
 ``models_eval/obj_XXXXXX.ply``), model frame, mm. Symmetries are ``syms = (R_sym [M, 3, 3], t_sym [M, 3])`` in the
-model frame (identity first), e.g. from :func:`iterpose.geometry.symmetry.bop_symmetry_transforms`.
+model frame (identity first), e.g. from :func:`iterpose.geometry.symmetry.bop_symmetry_transforms_np`.
 
 Two families:
 
@@ -110,7 +110,7 @@ def _syms(syms: Syms, fn: str) -> Syms:
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"{fn}: syms must be a pair (R_sym [M, 3, 3], t_sym [M, 3]) as returned by "
-            f"iterpose.geometry.symmetry.bop_symmetry_transforms (converted to numpy, t in mm)"
+            f"iterpose.geometry.symmetry.bop_symmetry_transforms_np (t in mm)"
         ) from exc
     R_s = np.asarray(R_s, dtype=np.float64)
     t_s = np.asarray(t_s, dtype=np.float64)
@@ -630,5 +630,5 @@ def _check_identity_first(R_s: np.ndarray, t_s: np.ndarray, fn: str) -> None:
     if not (np.array_equal(R_s[0], np.eye(3)) and not np.any(t_s[0])):
         raise InvalidInputError(
             f"{fn}: the first symmetry must be the exact identity (R = I, t = 0), as "
-            "iterpose.geometry.symmetry.bop_symmetry_transforms returns it"
+            "iterpose.geometry.symmetry.bop_symmetry_transforms_np returns it"
         )
