@@ -13,6 +13,7 @@ the same process so that they see the same load):
   objects), every 0.1 d decision of the fast ADI, and the recalls of baseline vs current.
 
 Usage: PYTHONPATH=src python benchmarks/bench_eval.py [--repeats 5] [--baseline-rev 3016338] [--verify]
+[--cli-baseline-rev 91664a1]
 (needs ../shared/data; VSD is not measured: LM-O dev data has no depth).
 """
 
@@ -52,6 +53,14 @@ def _baseline(rev: str):
     sys.modules["evaluate_baseline"] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod.evaluate
+
+
+def _extract_src(rev: str) -> Path:
+    """The ``src`` folder of git revision ``rev``, extracted to a temporary folder."""
+    dest = Path(tempfile.mkdtemp(prefix="iterpose-src-"))
+    archive = subprocess.run(["git", "archive", rev, "src"], cwd=REPO, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest / "src"
 
 
 def _cli_once(csv: Path, src: Path = REPO / "src") -> float:
@@ -132,14 +141,15 @@ def main() -> None:
     ap.add_argument("--baseline-rev", default=None, help="git revision of metrics/evaluate.py to compare with")
     ap.add_argument("--cli-repeats", type=int, default=5)
     ap.add_argument("--verify", action="store_true")
-    ap.add_argument("--cli-baseline-src", type=Path, default=None,
-                    help="another `src` tree (e.g. `git archive REV src | tar -x -C DIR`): its `iterpose eval` wall "
-                         "time is measured interleaved with the current one")
+    ap.add_argument("--cli-baseline-rev", default=None,
+                    help="git revision whose `src` tree's `iterpose eval` wall time is measured interleaved with the "
+                         "current one (extracted to a temporary folder with `git archive`)")
     args = ap.parse_args()
     out = {"machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                        "python": platform.python_version(), "load_avg_start": os.getloadavg()},
            "repeats": args.repeats, "note": "shared machine: compare numbers of the same run only", "runs": {}}
     base = _baseline(args.baseline_rev) if args.baseline_rev else None
+    base_src = _extract_src(args.cli_baseline_rev) if args.cli_baseline_rev else None
     for name in CSVS:
         csv = DATA / "lmo-init" / name
         times, base_times = [], []
@@ -165,10 +175,10 @@ def main() -> None:
         cli, cli_base = [], []
         for _ in range(args.cli_repeats):
             cli.append(_cli_once(csv))
-            if args.cli_baseline_src is not None:
-                cli_base.append(_cli_once(csv, args.cli_baseline_src))
+            if base_src is not None:
+                cli_base.append(_cli_once(csv, base_src))
         if cli_base:
-            run.update(cli_baseline_src=str(args.cli_baseline_src), cli_baseline_median_s=statistics.median(cli_base),
+            run.update(cli_baseline_rev=args.cli_baseline_rev, cli_baseline_median_s=statistics.median(cli_base),
                        cli_baseline_times_s=cli_base)
             msg += f"; baseline CLI median {statistics.median(cli_base):.2f} s"
         cli_med = statistics.median(cli)
