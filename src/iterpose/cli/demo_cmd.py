@@ -1,4 +1,4 @@
-"""``iterpose demo``: the example object in a synthetic scene; see :mod:`iterpose.demo`."""
+"""``iterpose demo``: perturb, refine with RGB-LM, print errors, draw pictures; see :mod:`iterpose.demo`."""
 
 from __future__ import annotations
 
@@ -8,14 +8,30 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="render the example object, perturb its pose, show the errors and an overlay")
+    p = sub.add_parser(
+        "demo",
+        help="refine a perturbed pose of the example object (or one image of your BOP data) and show the result",
+    )
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the scene and the perturbation")
+    p.add_argument("--seed", type=int, default=0, help="synthetic mode: seed of the scene and the perturbation")
+    p.add_argument("--dataset", help="a BOP dataset root: run the demo on one of its images instead")
+    p.add_argument("--init", help="with --dataset: BOP results CSV with the initial poses")
+    p.add_argument("--image", type=int, help="with --dataset: image id (default: the first one in --init)")
+    p.add_argument("--split", default="test", help="with --dataset: split folder (default: test)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from iterpose.demo import run_demo
+    from iterpose.errors import InvalidInputError
 
-    run_demo(args.out, seed=args.seed)
+    if (args.dataset is None) != (args.init is None):
+        raise InvalidInputError("iterpose demo: --dataset and --init go together (a BOP dataset and its initial poses)")
+    if args.dataset is not None:
+        from iterpose.demo import run_dataset_demo
+
+        run_dataset_demo(args.dataset, args.init, args.out, im_id=args.image, split=args.split)
+    else:
+        from iterpose.demo import run_demo
+
+        run_demo(args.out, seed=args.seed)
     return 0
