@@ -124,8 +124,8 @@ def check_refine_inputs(dataset: BopDataset, init: ResultsTable, object_ids, wha
 
 
 def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *, device: str | torch.device = "cpu",
-                   iterations: int | None = None, progress: bool = True, viz_dir: str | Path | None = None
-                   ) -> DatasetRefineResult:
+                   iterations: int | None = None, progress: bool = True, viz_dir: str | Path | None = None,
+                   bop_pixel_shift: bool = False) -> DatasetRefineResult:
     """Refine every row of ``init`` on the images of ``dataset`` (see the module docstring for the output).
 
     Args:
@@ -136,6 +136,9 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
         iterations: override of the refiner's default.
         progress: tqdm bar on stderr.
         viz_dir: when given, write ``<scene>_<im>.png`` overlays (initial red, refined blue) there.
+        bop_pixel_shift: refine with ``cx, cy`` of ``scene_camera.json`` shifted by -0.5 px, i.e. with BOP's
+            pixel-centre convention (centre of pixel (i, j) at (j + 0.5, i + 0.5)) translated into the OpenCV
+            convention that the refiners use. The poses are not changed by the shift, only how they project.
     """
     t_start = time.perf_counter()
     check_refine_inputs(dataset, init, refiner.objects.keys())
@@ -160,7 +163,10 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
             raise CameraError(f"scene {s} image {m}: image is {rgb.shape[1]}x{rgb.shape[0]} but the dataset's camera "
                               f"is {width}x{height} ({dataset.rgb_path(s, m)}); K does not match the image size.")
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(device, torch.float32) / 255.0
-        K = torch.tensor(dataset.camera_K(s, m), dtype=torch.float32, device=device)[None]
+        K_np = np.array(dataset.camera_K(s, m), dtype=np.float64, copy=True)
+        if bop_pixel_shift:
+            K_np[:2, 2] -= 0.5
+        K = torch.tensor(K_np, dtype=torch.float32, device=device)[None]
         T0 = torch.tensor(T_all[rows], dtype=torch.float32, device=device)
         ids = torch.tensor(init.obj_id[rows], dtype=torch.int64)
         t0 = time.perf_counter()

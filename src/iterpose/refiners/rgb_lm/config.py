@@ -23,9 +23,15 @@ class RgbLMConfig:
         proxy_cell_rel: vertex-clustering cell of the render proxy, as a fraction of the object diameter.
         hist_bins: histogram bins per RGB channel of the region term (joint histogram of ``bins^3``).
         bg_band_px: width of the band outside the initial silhouette whose pixels form the background histogram.
+        hist_update_every: re-estimate the histograms from the current silhouette every this many iterations
+            (0: never; the initial silhouette's histograms are used throughout).
+        hist_update_rate: blend factor of a re-estimate (1: replace, RBOT uses 0.1-0.2 per frame).
         region_band_px: pixels with ``|Phi| <=`` this feed the region term's normal equations.
         heaviside_slope: slope ``s`` of the smoothed Heaviside ``1/2 + atan(s Phi)/pi``.
         weight_region: weight of the region energy in the total cost.
+        weight_lines: weight of the correspondence-line cost (:mod:`iterpose.refiners.rgb_lm.contour_lines`).
+        line_length_px: half length of each correspondence line (crop pixels).
+        line_scale_px: Huber scale of the line residuals (crop pixels).
         weight_photometric: weight of the photometric cost (0 disables the term).
         photo_sigma: residual scale of the photometric term (intensity units).
         robust_loss: ``"l2" | "huber" | "cauchy" | "tukey"``.
@@ -49,9 +55,14 @@ class RgbLMConfig:
     proxy_cell_rel: float = 0.02
     hist_bins: int = 16
     bg_band_px: float = 16.0
+    hist_update_every: int = 0
+    hist_update_rate: float = 1.0
     region_band_px: float = 8.0
     heaviside_slope: float = 1.2
     weight_region: float = 1.0
+    weight_lines: float = 0.0
+    line_length_px: int = 12
+    line_scale_px: float = 2.0
     weight_photometric: float = 0.0
     photo_sigma: float = 0.1
     robust_loss: RobustLoss = "cauchy"
@@ -71,18 +82,23 @@ class RgbLMConfig:
             if not cond:
                 raise InvalidInputError(f"RgbLMConfig: {what}; got {self!r}.")
 
-        for name in ("iterations", "crop_size", "hist_bins", "photo_edge_px"):
+        for name in ("iterations", "crop_size", "hist_bins", "photo_edge_px", "hist_update_every",
+                     "line_length_px"):
             v = getattr(self, name)
             need(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an int, not {v!r}")
         need(self.iterations >= 0, "iterations must be >= 0")
+        need(self.hist_update_every >= 0 and 0 < self.hist_update_rate <= 1,
+             "hist_update_every must be >= 0 and hist_update_rate in (0, 1]")
         need(16 <= self.crop_size <= 1024, "crop_size must be in [16, 1024] pixels")
         need(self.crop_margin >= 1.0, "crop_margin must be >= 1 (the crop must contain the object)")
         need(0 <= self.proxy_cell_rel < 0.2, "proxy_cell_rel must be in [0, 0.2)")
         need(2 <= self.hist_bins <= 64, "hist_bins must be in [2, 64]")
         need(self.bg_band_px > 0 and self.region_band_px > 0 and self.heaviside_slope > 0,
              "bg_band_px, region_band_px and heaviside_slope must be > 0")
-        need(self.weight_region >= 0 and self.weight_photometric >= 0 and
-             self.weight_region + self.weight_photometric > 0, "term weights must be >= 0 and not both 0")
+        need(self.weight_region >= 0 and self.weight_photometric >= 0 and self.weight_lines >= 0 and
+             self.weight_region + self.weight_photometric + self.weight_lines > 0,
+             "term weights must be >= 0 and not all 0")
+        need(self.line_length_px >= 2 and self.line_scale_px > 0, "line_length_px must be >= 2, line_scale_px > 0")
         need(self.photo_sigma > 0 and self.blur_sigma >= 0 and self.photo_edge_px >= 0,
              "photo_sigma must be > 0, blur_sigma and photo_edge_px >= 0")
         need(self.robust_loss in get_args(RobustLoss), f"robust_loss must be one of {get_args(RobustLoss)}")

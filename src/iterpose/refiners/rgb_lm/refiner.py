@@ -44,6 +44,7 @@ from iterpose.refiners.lm import apply_step, damped_step, lm_accept, step_too_la
 from iterpose.refiners.photometric import erode, image_gradients, photometric_terms
 from iterpose.refiners.proxy_mesh import CropRender, ProxyMesh, make_proxy_mesh, render_proxies
 from iterpose.refiners.rgb_lm.config import RgbLMConfig
+from iterpose.refiners.rgb_lm.contour_lines import contour_line_terms
 from iterpose.refiners.rgb_lm.region import (
     color_histograms,
     posteriors,
@@ -66,8 +67,10 @@ class _Scene:
     grad_u: torch.Tensor
     grad_v: torch.Tensor
     valid: torch.Tensor  # [M, S, S] bool: in the image and not occluded
-    Pf: torch.Tensor  # [M, S, S] foreground posterior from the initial silhouette
+    Pf: torch.Tensor  # [M, S, S] foreground posterior (initial silhouette; updated by hist_update_every)
     raw: torch.Tensor  # [M, 3, S, S] observed crop (unblurred)
+    hf: torch.Tensor  # [M, bins^3] foreground histogram
+    hb: torch.Tensor  # [M, bins^3] background histogram
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +127,13 @@ class RgbLM(Refiner):
         else:
             cost = cfg.weight_region * region_energy(sc.Pf[idx], sd.phi, valid, cfg.heaviside_slope)
             H = g = None
+        if cfg.weight_lines > 0:
+            ln = contour_line_terms(sc.Pf[idx], sd, r.X_cam, sc.K_crop[idx], valid, cfg.line_length_px,
+                                    cfg.line_scale_px, with_system)
+            cost = cost + cfg.weight_lines * ln.cost
+            if with_system:
+                H = H + cfg.weight_lines * ln.H
+                g = g + cfg.weight_lines * ln.g
         if cfg.weight_photometric > 0:
             w = (erode(r.mask, cfg.photo_edge_px) & valid).to(torch.float32)
             ph = photometric_terms(r.albedo, sc.observed[idx], sc.grad_u[idx], sc.grad_v[idx], r.X_cam,
@@ -152,6 +162,21 @@ class RgbLM(Refiner):
         fg_score = (Pf * fgf).sum(dim=(1, 2)) / fgf.sum(dim=(1, 2)).clamp_min(1)
         bg_score = ((Pf < 0.5).to(Pf.dtype) * bandf).sum(dim=(1, 2)) / bandf.sum(dim=(1, 2)).clamp_min(1)
         return energy, (fg_score * bg_score).clamp(0, 1)
+
+    def _update_histograms(self, sc: _Scene, idx: torch.Tensor, r: CropRender) -> None:
+        """Blend the histograms of objects ``idx`` towards those of their current silhouettes (rate
+        ``hist_update_rate``) and recompute their posteriors, in place (RBOT's per-frame update)."""
+        cfg = self.config
+        mask = r.mask[idx]
+        valid = sc.valid[idx]
+        sd = signed_distance(mask)
+        fg = mask & valid
+        band = valid & ~mask & (sd.phi >= -cfg.bg_band_px)
+        hf, hb = color_histograms(sc.raw[idx], fg, band, cfg.hist_bins)
+        a = cfg.hist_update_rate
+        sc.hf[idx] = (1 - a) * sc.hf[idx] + a * hf
+        sc.hb[idx] = (1 - a) * sc.hb[idx] + a * hb
+        sc.Pf[idx] = posteriors(sc.raw[idx], sc.hf[idx], sc.hb[idx], cfg.hist_bins)
 
     def _edge_strength(self, sc: _Scene, r: CropRender) -> torch.Tensor:
         """``[M]`` mean image gradient across the rendered contour, ``|grad I . grad Phi|`` summed over channels, at
@@ -207,7 +232,7 @@ class RgbLM(Refiner):
         hf, hb = color_histograms(raw, fg, bg, cfg.hist_bins)
         Pf = posteriors(raw, hf, hb, cfg.hist_bins)
         sc = _Scene(proxies=proxies, diameter=diam, K_crop=K_crop, observed=observed, grad_u=gu, grad_v=gv,
-                    valid=valid, Pf=Pf, raw=raw)
+                    valid=valid, Pf=Pf, raw=raw, hf=hf, hb=hb)
         all_idx = torch.arange(M, device=dev)
         t_prep = time.perf_counter()
         t_render = t_terms = t_solve = 0.0
@@ -220,12 +245,16 @@ class RgbLM(Refiner):
         active = torch.ones(M, dtype=torch.bool, device=dev)
         moved = torch.zeros(M, dtype=torch.bool, device=dev)
         trace = [T0.clone()]
-        for _ in range(iterations):
+        for it in range(iterations):
             if not bool(active.any()):
                 trace.append(cur_T.clone())
                 continue
             t0 = time.perf_counter()
             idx = active.nonzero().flatten()
+            if cfg.hist_update_every > 0 and it > 0 and it % cfg.hist_update_every == 0:
+                self._update_histograms(sc, idx, cur_r)
+                upd = self._terms(sc, idx, _select(cur_r, active))
+                cur.cost[idx], cur.H[idx], cur.g[idx] = upd.cost, upd.H, upd.g
             xi = damped_step(cur.H[idx].double(), cur.g[idx].double(), lam[idx], cfg.lm.eps)
             allowed = ~step_too_large(xi, diam[idx].double(), cfg.lm)
             xi = torch.where(torch.isfinite(xi), xi, torch.zeros_like(xi))
