@@ -37,6 +37,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_synth.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
