@@ -101,16 +101,16 @@ def test_visib_fract_counts_and_boxes(scenes):
             assert int(s.px_count_all[k]) == full.sum() and int(s.px_count_visib[k]) == vis.sum()
             assert float(s.visib_fract[k]) == pytest.approx(vis.sum() / full.sum(), abs=1e-15)
             ys, xs = np.nonzero(full)
-            assert s.bbox_obj[k].tolist() == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+            assert s.bbox_obj[k].tolist() == [xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()]
             ys, xs = np.nonzero(vis)
-            assert s.bbox_visib[k].tolist() == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+            assert s.bbox_visib[k].tolist() == [xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()]
 
 
 def test_bbox_xywh_hand_made():
     m = np.zeros((5, 7), bool)
     m[1:3, 2:6] = True
     m[4, 3] = True
-    assert bbox_xywh(m) == (2, 1, 4, 4)
+    assert bbox_xywh(m) == (2, 1, 3, 3)  # bop_toolkit calc_2d_bbox: w = xmax - xmin
     assert bbox_xywh(np.zeros((3, 3), bool)) == (-1, -1, -1, -1)
 
 

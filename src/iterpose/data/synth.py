@@ -219,8 +219,8 @@ class SynthScene:
             because the synthetic depth is defined on every object pixel).
         px_count_visib: ``[N]`` int64 pixels of ``mask_visible``.
         visib_fract: ``[N]`` float64 ``px_count_visib / px_count_all`` (0 when ``px_count_all`` is 0).
-        bbox_obj: ``[N, 4]`` int64 ``(x, y, w, h)`` box of ``mask_full`` (BOP convention: x = first column,
-            w = last - first + 1), ``(-1, -1, -1, -1)`` when empty.
+        bbox_obj: ``[N, 4]`` int64 ``(x, y, w, h)`` box of ``mask_full`` (BOP convention, bop_toolkit's
+            ``calc_2d_bbox``: x = first column, w = last - first, no +1), ``(-1, -1, -1, -1)`` when empty.
         bbox_visib: ``[N, 4]`` int64 the same for ``mask_visible``.
     """
 
@@ -563,14 +563,14 @@ def interpolate_colors_reference(face_id: np.ndarray, verts_cam: np.ndarray, fac
 
 
 def bbox_xywh(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """BOP box ``(x, y, w, h)`` of a ``[H, W]`` bool mask (x = first column, w = last - first + 1);
-    ``(-1, -1, -1, -1)`` when empty."""
+    """BOP box ``(x, y, w, h)`` of a ``[H, W]`` bool mask, as bop_toolkit's ``misc.calc_2d_bbox`` computes
+    ``scene_gt_info.json``'s boxes (x = first column, w = last - first, no +1); ``(-1, -1, -1, -1)`` when empty."""
     rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
     if not rows.any():
         return (-1, -1, -1, -1)
     y0, y1 = np.flatnonzero(rows)[[0, -1]]
     x0, x1 = np.flatnonzero(cols)[[0, -1]]
-    return (int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
+    return (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
 
 
 # ----------------------------------------------------------------------------------------------------------------
