@@ -25,9 +25,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from iterpose.errors import InvalidInputError
     from iterpose.viz.dataset import draw_results
 
-    im_ids = None if args.images is None else [int(x) for x in args.images.split(",") if x.strip()]
+    im_ids = None
+    if args.images is not None:
+        try:
+            im_ids = [int(x) for x in args.images.split(",") if x.strip()]
+        except ValueError:
+            raise InvalidInputError(
+                f"--images must be comma-separated integer image ids (e.g. 3,17,42), got {args.images!r}"
+            ) from None
     paths = draw_results(
         args.dataset, args.results, args.out, init_csv=args.init, split=args.split, draw_gt=not args.no_gt,
         max_images=args.max_images, im_ids=im_ids,
