@@ -16,7 +16,7 @@ import torch
 
 from iterpose.errors import ShapeError
 from iterpose.geometry._checks import check_tail
-from iterpose.geometry.rotations import _SMALL_ANGLE_SQ, hat, matrix_to_axis_angle
+from iterpose.geometry.rotations import _sinc_and_versine, hat, matrix_to_axis_angle
 
 __all__ = ["make_T", "se3_compose", "se3_inverse", "se3_exp", "se3_log", "transform_points"]
 
@@ -80,14 +80,9 @@ def se3_inverse(T: torch.Tensor) -> torch.Tensor:
 
 def _v_coeffs(theta_sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``A = sin t/t``, ``B = (1 - cos t)/t^2``, ``C = (t - sin t)/t^3`` for ``theta_sq = t^2``, stable near 0."""
-    small = theta_sq < _SMALL_ANGLE_SQ
+    a, b, _ = _sinc_and_versine(theta_sq)  # the same A, B as Rodrigues' formula in axis_angle_to_matrix
     series = theta_sq < _SERIES_ANGLE_SQ
-    safe = torch.where(small, torch.ones_like(theta_sq), theta_sq)
-    theta = safe.sqrt()
     s2 = theta_sq
-    a = torch.where(small, 1.0 - s2 / 6.0 + s2 * s2 / 120.0, torch.sin(theta) / theta)
-    half = torch.sin(theta / 2.0) / theta
-    b = torch.where(small, 0.5 - s2 / 24.0 + s2 * s2 / 720.0, 2.0 * half * half)
     # C has a cancellation in t - sin t: use 5 series terms below t^2 = 1e-2 (truncation < 2e-20).
     safe_c = torch.where(series, torch.ones_like(theta_sq), theta_sq)
     theta_c = safe_c.sqrt()
