@@ -322,10 +322,12 @@ def load_mesh(
             )
         info = models_info[obj_id]
     raw = read_raw_mesh(path)
-    errors = geometry_errors(raw, unit)
+    v = raw.vertices
+    finite = v.shape[0] > 0 and bool(np.isfinite(v).all())
+    diameter_file = pts_diameter(v) if finite else None  # computed once: unit check and (without info) diameter_m
+    errors = geometry_errors(raw, unit, diameter=diameter_file)
     if errors:
         raise errors[0]
-    v = raw.vertices
     if info is not None:
         diameter_m = float(info.diameter_mm) * scale
         sym_d = np.array(info.symmetries_discrete, np.float64).reshape(-1, 4, 4).copy()
@@ -337,7 +339,7 @@ def load_mesh(
             for axis, off in info.symmetries_continuous
         )
     else:
-        diameter_m = pts_diameter(v) * scale
+        diameter_m = diameter_file * scale
         sym_d, sym_c = np.zeros((0, 4, 4), np.float64), ()
     normals = None
     if raw.normals is not None:
