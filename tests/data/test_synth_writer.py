@@ -73,7 +73,7 @@ def test_read_back_matches_the_generated_scenes(written):
         assert ds.depth_scale(0, im_id) == DEPTH_SCALE
         np.testing.assert_allclose(ds.load_depth_mm(0, im_id), s.depth_m.double().numpy() * 1000.0, rtol=0,
                                    atol=DEPTH_SCALE / 2 + 1e-3)
-        np.testing.assert_allclose(ds.camera_K(0, im_id), s.K.double().numpy(), rtol=0, atol=0)
+        np.testing.assert_array_equal(ds.camera_K(0, im_id), CFG.K_matrix)
     targets = ds.targets()
     n_expected = sum(len({g.obj_id for g, i in zip(gt[k], info[k]) if i.visib_fract >= 0.1}) for k in gt)
     assert len(targets) == n_expected and all(t.scene_id == 0 for t in targets)
@@ -171,3 +171,13 @@ def test_eval_of_ground_truth_gives_recall_one(written, tmp_path):
     assert report.n_targets == sum(t.inst_count for t in ds.targets()) > 0
     assert report.recall and all(v == pytest.approx(1.0) for v in report.recall.values()), report.recall
     assert ("ar_vsd" in report.recall) == has_vsd
+
+
+def test_scene_camera_K_is_the_rendering_K_not_its_float32_copy(tmp_path):
+    cfg = small_config(K=(200.1, 0.0, 79.3, 0.0, 210.7, 59.9, 0.0, 0.0, 1.0), objects_per_image=(1, 1))
+    root = tmp_path / "ds"
+    write_synth_dataset(OBJECTS, root, 1, cfg, seed=SEED, progress=False)
+    ds = BopDataset(root)
+    cam = ds.camera
+    np.testing.assert_array_equal(ds.camera_K(0, 0), cfg.K_matrix)
+    assert (cam["fx"], cam["fy"], cam["cx"], cam["cy"]) == (200.1, 210.7, 79.3, 59.9)

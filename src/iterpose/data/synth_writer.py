@@ -62,7 +62,7 @@ DEPTH_SCALE = 0.1
 TARGET_MIN_VISIB = 0.1
 """BOP19: an instance is a target when at least this fraction of it is visible."""
 
-_SIDECAR_VERSION = 1
+_SIDECAR_VERSION = 2  # 2: BOP boxes without +1, cam_K = the float64 K the images were rendered with
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,9 @@ def _fingerprint(objects: Sequence[ObjectModel], config: SynthConfig, seed: int,
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _entries(scene: SynthScene, depth_scale: float) -> tuple[dict, list, list]:
-    cam = {"cam_K": scene.K.double().numpy().reshape(-1).tolist(), "depth_scale": depth_scale}
+def _entries(scene: SynthScene, K: np.ndarray, depth_scale: float) -> tuple[dict, list, list]:
+    # K: the float64 config K the scene was rendered with (scene.K is its float32 copy), as in camera.json
+    cam = {"cam_K": np.asarray(K, np.float64).reshape(-1).tolist(), "depth_scale": depth_scale}
     R, t = T_co_to_Rt_mm(scene.T_co.double().numpy())
     gt, info = [], []
     for k in range(scene.num_instances):
@@ -212,7 +213,7 @@ def _produce(meshes, config: SynthConfig, seed: int, im_id: int, scene_dir: Path
     """Generate image ``im_id``, write its PNGs, then its sidecar (last); return the sidecar as read back."""
     scene = generate_prepared(meshes, config, scene_rng(seed, im_id))
     _write_image(scene, scene_dir, im_id, depth_scale)
-    cam, gt, info = _entries(scene, depth_scale)
+    cam, gt, info = _entries(scene, config.K_matrix, depth_scale)
     side_path = scene_dir / ".synth" / f"{im_id:06d}.json"
     save_json(side_path, {"fingerprint": fp, "scene_camera": cam, "scene_gt": gt, "scene_gt_info": info})
     return json.loads(side_path.read_text())  # the same values a resumed run reads back
