@@ -74,7 +74,7 @@ def main() -> int:
         counts = {}
         for (s, m), dt in res.per_image_s.items():
             sel = (init.scene_id == s) & (init.im_id == m)
-            n = int(((res.status >= 0) & (res.status < 3) & sel).sum())
+            n = int(((res.status >= 0) & ((res.status < 3) | (res.status == 8)) & sel).sum())
             if n:
                 counts[(s, m)] = dt / n
         per_obj = sorted(counts.values())

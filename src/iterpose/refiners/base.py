@@ -54,6 +54,9 @@ class RefineStatus(IntEnum):
     INVALID_INIT_NONFINITE: the initial pose has NaN or inf entries.
     INVALID_INIT_NOT_ROTATION: the rotation block is not a proper rotation (``|R^T R - I| > 0.02`` or det <= 0);
         rotations within that tolerance (e.g. printed with few digits) are orthonormalised and refined.
+    DEPTH_ONLY: refined, the full result failed the accept test, and the returned pose is the initial one moved
+        along its viewing ray to the refined depth (same rotation, same image position of the object origin;
+        RGB-LM's ``depth_fallback``). Added after the others, so the codes above keep their values.
     """
 
     OK = 0
@@ -64,11 +67,18 @@ class RefineStatus(IntEnum):
     INVALID_INIT_OUTSIDE_IMAGE = 5
     INVALID_INIT_NONFINITE = 6
     INVALID_INIT_NOT_ROTATION = 7
+    DEPTH_ONLY = 8
 
     @property
     def is_invalid_init(self) -> bool:
         """True for the codes of initial poses that were passed through without refinement."""
-        return self >= RefineStatus.INVALID_INIT_ZERO_T
+        return RefineStatus.INVALID_INIT_ZERO_T <= self <= RefineStatus.INVALID_INIT_NOT_ROTATION
+
+    @property
+    def went_through(self) -> bool:
+        """True for the codes of poses that went through the refiner (OK, KEPT_INITIAL_WORSE, DIVERGED,
+        DEPTH_ONLY)."""
+        return not self.is_invalid_init
 
 
 @dataclass(frozen=True)

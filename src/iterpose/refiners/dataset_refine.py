@@ -3,7 +3,7 @@
 One :meth:`Refiner.refine` call per image, with all estimates of that image together (so occlusion handling
 sees them). Output rows are the input rows in the same order, with:
 
-- ``R``, ``t``: the refined pose for status ``OK``; otherwise the input values, bit for bit;
+- ``R``, ``t``: the refined pose for status ``OK`` and ``DEPTH_ONLY``; otherwise the input values, bit for bit;
 - ``score``: the refiner's score (0..1) for every row that went through the refiner (``OK``,
   ``KEPT_INITIAL_WORSE``, ``DIVERGED``: the fit of the pose written); rows passed through (``INVALID_INIT_*``,
   e.g. the ``t = 0`` placeholders) keep their input score. BOP keeps the top ``inst_count`` estimates per
@@ -47,7 +47,7 @@ class DatasetRefineSummary:
 
     Attributes:
         n_rows, n_images: rows and images of the input table.
-        refined: rows with status OK. kept_initial: KEPT_INITIAL_WORSE or DIVERGED (initial pose written).
+        refined: rows with status OK or DEPTH_ONLY. kept_initial: KEPT_INITIAL_WORSE or DIVERGED (initial pose written).
         passed_through: rows with an invalid initial pose (e.g. t = 0 placeholders), written unchanged.
         failed_images, failed_rows: images whose refine call failed (rows written unchanged).
         status_counts: ``{status name: rows}``.
@@ -185,8 +185,8 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
         per_image[(s, m)] = dt
         st = out.status.cpu().numpy().astype(np.int8)
         status[rows] = st
-        ok = st == int(RefineStatus.OK)
-        went = st < int(RefineStatus.INVALID_INIT_ZERO_T)
+        ok = np.isin(st, [int(RefineStatus.OK), int(RefineStatus.DEPTH_ONLY)])
+        went = np.array([RefineStatus(int(c)).went_through for c in st.tolist()], dtype=bool)
         P = out.poses.detach().cpu().double().numpy()
         R_out[rows[ok]] = P[ok, :3, :3]
         t_out[rows[ok]] = P[ok, :3, 3] * 1000.0
@@ -196,9 +196,10 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
             _write_viz(viz_dir, s, m, image[0], K[0], [refiner.objects[int(i)] for i in ids.tolist()], T0, out.poses)
     table = ResultsTable(init.scene_id, init.im_id, init.obj_id, score_out, R_out, t_out, time_out)
     counts = Counter(RefineStatus(int(c)).name if c >= 0 else "FAILED_IMAGE" for c in status.tolist())
-    refined = int((status == int(RefineStatus.OK)).sum())
+    refined = int(np.isin(status, [int(RefineStatus.OK), int(RefineStatus.DEPTH_ONLY)]).sum())
     kept = int(np.isin(status, [int(RefineStatus.KEPT_INITIAL_WORSE), int(RefineStatus.DIVERGED)]).sum())
-    passed = int((status >= int(RefineStatus.INVALID_INIT_ZERO_T)).sum())
+    passed = int(((status >= int(RefineStatus.INVALID_INIT_ZERO_T)) &
+                  (status <= int(RefineStatus.INVALID_INIT_NOT_ROTATION))).sum())
     failed_rows = int((status == FAILED_IMAGE_STATUS).sum())
     summary = DatasetRefineSummary(
         n_rows=n, n_images=len(groups), refined=refined, kept_initial=kept, passed_through=passed,

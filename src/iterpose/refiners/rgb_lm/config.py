@@ -43,6 +43,11 @@ class RgbLMConfig:
             more than this (nats per pixel).
         accept_edge_ratio: the refined pose must also keep at least this fraction of the initial pose's image
             edge strength across the rendered contour (0 disables the check).
+        depth_fallback: when the refined pose fails the accept test (and did not diverge), return the initial
+            pose slid along its viewing ray to the refined depth (status ``DEPTH_ONLY``) instead of the initial
+            pose. On LM-O the silhouette's size (depth) is the reliable part of the region term's answer, its
+            image position and rotation are not better than a keypoint estimator's (benchmarks/RESULTS_rgb_lm.md).
+        depth_fallback_check: the depth-only pose must also have a lower accept energy than the initial pose.
         max_rotation_deg, max_translation_rel: a result farther than this from the initial pose (degrees; times
             the diameter) is DIVERGED and the initial pose is kept.
         min_step: an object stops when its accepted step is below this (metres and radians, max-norm).
@@ -72,6 +77,8 @@ class RgbLMConfig:
     occlusion: bool = True
     accept_margin: float = 0.01
     accept_edge_ratio: float = 1.05
+    depth_fallback: bool = False
+    depth_fallback_check: bool = False
     max_rotation_deg: float = 45.0
     max_translation_rel: float = 0.5
     min_step: float = 1e-5

@@ -303,10 +303,36 @@ class RgbLM(Refiner):
         keep_init = status != int(RefineStatus.OK)
         poses = torch.where(keep_init[:, None, None], T0, cur_T)
         scores = torch.where(keep_init | ~moved, score_init, score_ref)
+        if cfg.depth_fallback:
+            fb = worse & ~diverged & (T0[:, 2, 3] > 0) & (cur_T[:, 2, 3] > 0)
+            if bool(fb.any()):
+                T_d = _along_ray(T0[fb], cur_T[fb, 2, 3] / T0[fb, 2, 3])
+                if cfg.depth_fallback_check:
+                    fbi = fb.nonzero().flatten()
+                    r_d = self._render(sc, fbi, T_d)
+                    sub = _Scene(proxies=[proxies[i] for i in fbi.tolist()], diameter=diam[fbi],
+                                 K_crop=K_crop[fbi], observed=observed[fbi], grad_u=gu[fbi], grad_v=gv[fbi],
+                                 valid=valid[fbi], Pf=sc.Pf[fbi], raw=raw[fbi], hf=sc.hf[fbi], hb=sc.hb[fbi])
+                    e_d, score_d = self._own_energy(sub, r_d)
+                    ok_d = e_d < e_init[fbi]
+                    fbi, T_d, score_d = fbi[ok_d], T_d[ok_d], score_d[ok_d]
+                    fb = torch.zeros_like(fb)
+                    fb[fbi] = True
+                    scores[fbi] = score_d
+                poses[fb] = T_d
+                status[fb] = int(RefineStatus.DEPTH_ONLY)
         t_end = time.perf_counter()
         timings = RefineTimings(total_s=t_end - t_start, prepare_s=t_prep - t_start, render_s=t_render,
                                 terms_s=t_terms, solve_s=t_solve, accept_s=t_end - t_acc0)
         return RefineOutput(poses=poses, scores=scores, trace=torch.stack(trace), status=status, timings=timings)
+
+
+def _along_ray(T: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``T [n, 4, 4]`` with its translation multiplied by ``scale [n]``: the object slides along the viewing ray
+    through its origin (same rotation, same projection of the origin, depth times ``scale``)."""
+    out = T.clone()
+    out[:, :3, 3] = T[:, :3, 3] * scale[:, None]
+    return out
 
 
 def _select(r: CropRender, sel: torch.Tensor) -> CropRender:
