@@ -64,3 +64,16 @@ def test_iteration_strip_size():
     assert strip.shape == (64, 5 * 64, 3) and strip.dtype == np.uint8
     with pytest.raises(ShapeError):
         iteration_strip(torch.rand(3, 120, 160), K, model, trace[0], None)
+
+
+@pytest.mark.parametrize("anchor", ["far_right", "far_up_left", "behind", "nan"])
+def test_iteration_strip_anchor_outside_the_image(anchor):
+    """A trace that starts far off the image (or at an undrawable pose) still gives a strip of the requested size."""
+    model = example_object()
+    T0 = {"far_right": _pose(x=1.5), "far_up_left": _pose(x=-2.0), "behind": _pose(z=-0.5),
+          "nan": torch.full((4, 4), float("nan"))}[anchor]
+    if anchor == "far_up_left":
+        T0[1, 3] = -2.0
+    trace = torch.stack([T0, _pose(), _pose(x=0.01)])
+    strip = iteration_strip(torch.full((3, 120, 160), 0.5), K, model, trace, None, panel_px=32, max_panels=3)
+    assert strip.shape == (32, 3 * 32, 3) and strip.dtype == np.uint8

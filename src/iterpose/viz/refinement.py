@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -104,12 +105,21 @@ def refinement_overlay(image: torch.Tensor | np.ndarray, K: torch.Tensor, models
 
 def _crop_box(models: Sequence[ObjectModel], T: torch.Tensor, K: torch.Tensor, height: int, width: int,
               margin: float = 1.3) -> tuple[int, int, int]:
-    """Square box (x0, y0, side) in pixels around the projected bounding sphere of ``models[0]`` at ``T[0]``."""
+    """Square box (x0, y0, side) in pixels around the projected bounding sphere of ``models[0]`` at ``T[0]``.
+
+    The box is kept where it overlaps the image padded by ``side`` on every side (what :func:`iteration_strip`
+    crops from), so a pose projecting far outside the image, or not at all (NaN, behind the camera), still gives a
+    valid panel.
+    """
     centre = project_points(K.double(), T[:1, :3, 3].double()[None])[0, 0]
-    radius_px = float(K[0, 0]) * models[0].diameter_m / 2 / max(float(T[0, 2, 3]), 1e-6)
+    z = float(T[0, 2, 3])
+    radius_px = float(K[0, 0]) * models[0].diameter_m / 2 / max(z, 1e-6) if z > 0 else math.inf
     side = int(max(16, min(max(height, width), 2 * radius_px * margin)))
-    x0 = int(round(float(centre[0]) - side / 2))
-    y0 = int(round(float(centre[1]) - side / 2))
+    cu, cv = float(centre[0]), float(centre[1])
+    if not (z > 0 and math.isfinite(cu) and math.isfinite(cv)):
+        cu, cv = (width - 1) / 2, (height - 1) / 2
+    x0 = min(max(int(round(cu - side / 2)), -side), width)
+    y0 = min(max(int(round(cv - side / 2)), -side), height)
     return x0, y0, side
 
 
