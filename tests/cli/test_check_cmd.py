@@ -163,6 +163,17 @@ def test_bad_ground_truth(bop):
     ]
 
 
+def test_keys_that_fool_isdigit_are_findings_not_crashes(bop):
+    scene = bop / "test" / "000002"
+    _edit_json(scene / "scene_gt.json", lambda gt: gt.update({"--1": []}))
+    _edit_json(scene / "scene_camera.json", lambda cam: cam.update({"\u00b2": {}}))
+    errors = _errors(check_dataset(bop, check_meshes=False))
+    assert errors == [
+        ("test/000002/scene_camera.json['\u00b2']", "key is not an integer image id"),
+        ("test/000002/scene_gt.json['--1']", "expected an integer image id mapping to a list of instances"),
+    ]
+
+
 def test_translation_in_metres_warns(bop):
     _edit_json(bop / "test" / "000002" / "scene_gt.json", lambda gt: gt["8"][0].update(cam_t_m2c=[0.0, 0.0, 0.7]))
     (w,) = [f for f in check_dataset(bop, check_meshes=False) if f.level == "warning"]

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 _SCENE_DIR_RE = re.compile(r"^\d{6}$")
+_INT_KEY_RE = re.compile(r"-?[0-9]+")  # what int() accepts as a JSON image id ("--1" and "²" are not)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def _int_keyed(content: Any, path: Path, what: str) -> dict[int, Any]:
         raise DataFormatError(f"{path}: {what} must be a JSON object keyed by image id, got {type(content).__name__}")
     out: dict[int, Any] = {}
     for k, v in content.items():
-        if not k.lstrip("-").isdigit():
+        if not _INT_KEY_RE.fullmatch(k):
             raise DataFormatError(f"{path}: key {k!r} is not an integer image id")
         out[int(k)] = v
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = ["check_dataset", "check_camera_matrix", "MAX_SIMILAR"]
 MAX_SIMILAR = 5
 """At most this many findings of one kind are listed per file; the rest are counted in one extra line."""
 
+_INT_KEY_RE = re.compile(r"-?[0-9]+")  # an image id key int() accepts (unlike "--1" or "²", which fool isdigit)
 _IMAGE_DIRS = ("rgb", "gray")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -177,7 +179,7 @@ def _check_scene_camera(path: Path, rel: str, rep: _Report, size) -> set[int] | 
     ids = set()
     for key, cam in content.items():
         where = f"{rel}[{key!r}]"
-        if not key.lstrip("-").isdigit():
+        if not _INT_KEY_RE.fullmatch(key):
             rep.add("error", where, "key is not an integer image id", kind=(rel, "bad key"))
             continue
         ids.add(int(key))
@@ -274,7 +276,7 @@ def _check_scene(scene: Path, split: str, rep: _Report, size, model_ids: set[int
         rep.add("error", rel, "no rgb/ (or gray/) image folder")
     else:
         for p in img_dir.iterdir():
-            if p.suffix.lower() in _IMAGE_SUFFIXES and p.stem.isdigit():
+            if p.suffix.lower() in _IMAGE_SUFFIXES and re.fullmatch(r"[0-9]+", p.stem):
                 image_ids.add(int(p.stem))
         first = next((p for p in sorted(img_dir.iterdir()) if p.suffix.lower() == ".png"), None)
         im_size = _png_size(first) if first is not None else None
@@ -300,7 +302,7 @@ def _check_scene(scene: Path, split: str, rep: _Report, size, model_ids: set[int
         if isinstance(content, dict):
             gt = {}
             for key, insts in content.items():
-                if not key.lstrip("-").isdigit() or not isinstance(insts, list):
+                if not _INT_KEY_RE.fullmatch(key) or not isinstance(insts, list):
                     rep.add(
                         "error",
                         f"{gt_rel}[{key!r}]",
@@ -319,12 +321,12 @@ def _check_scene(scene: Path, split: str, rep: _Report, size, model_ids: set[int
     if gt is not None and (scene / "scene_gt_info.json").is_file():
         info = _load_json(scene / "scene_gt_info.json", rep, info_rel)
         if isinstance(info, dict):
-            info_ids = {int(k) for k in info if k.lstrip("-").isdigit()}
+            info_ids = {int(k) for k in info if _INT_KEY_RE.fullmatch(k)}
             if info_ids != set(gt):
                 diff = sorted(set(gt) ^ info_ids)
                 rep.add("error", info_rel, f"image ids differ from scene_gt.json (e.g. {diff[:5]}); regenerate it")
             for k, v in info.items():
-                if k.lstrip("-").isdigit() and int(k) in gt and (not isinstance(v, list) or len(v) != gt_len[int(k)]):
+                if _INT_KEY_RE.fullmatch(k) and int(k) in gt and (not isinstance(v, list) or len(v) != gt_len[int(k)]):
                     n = len(v) if isinstance(v, list) else "no list"
                     rep.add(
                         "error",
@@ -418,7 +420,7 @@ def check_dataset(root: str | Path, split: str = "test", unit: str = "mm", check
         )
         rep.add("error", f"{split}/", f"split folder does not exist; folders with scenes: {available or 'none'}")
     else:
-        scene_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and p.name.isdigit())
+        scene_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and re.fullmatch(r"[0-9]+", p.name))
         if not scene_dirs:
             rep.add("error", f"{split}/", "no scene folders (6-digit names such as 000002/)")
         for scene in scene_dirs:
