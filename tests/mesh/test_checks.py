@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iterpose.mesh import Finding, ModelInfo, check_mesh, check_models_dir, save_models_info
+from iterpose.errors import DataFormatError
+from iterpose.mesh import Finding, ModelInfo, check_mesh, check_models_dir, load_objects, save_models_info
 from iterpose.mesh import checks as checks_mod
 
 
@@ -115,3 +116,17 @@ def test_models_dir_without_info(tmp_path, tet):
     assert f.level == "info" and f.message.startswith("no models_info.json")
     (f,) = check_models_dir(d, require_info=True, label="models")[0]
     assert f.level == "error" and f.where == "models/models_info.json" and f.message.startswith("missing: BOP")
+
+
+def test_models_dir_two_files_for_one_id_is_an_error(tmp_path, tet):
+    """load_objects refuses two meshes for one obj_id, so check must report it instead of picking one."""
+    d = _folder(tmp_path, tet, None)
+    tet.write_ply(d / "obj_000001.PLY", tet.v_mm, tet.f, rgb=tet.rgb, normals=tet.normals)
+    findings, ids = check_models_dir(d, label="models")
+    errors = [f for f in findings if f.level == "error"]
+    assert [(f.where, f.message) for f in errors] == [
+        ("models", "obj_id 1 has 2 mesh files (obj_000001.PLY, obj_000001.ply); loading refuses this: keep one")
+    ]
+    with pytest.raises(DataFormatError, match="obj_id 1 has two mesh files"):
+        load_objects(d)
+    assert ids == {1, 2}

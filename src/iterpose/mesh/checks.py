@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from iterpose.errors import IterposeError, UnitError
-from iterpose.mesh.io import MESH_SUFFIXES, UNIT_TO_M, geometry_errors, obj_id_from_path, read_raw_mesh
+from iterpose.mesh.io import MESH_SUFFIXES, UNIT_TO_M, geometry_errors, mesh_files_by_id, read_raw_mesh
 from iterpose.mesh.models_info import ModelInfo, load_models_info, pts_diameter
 
 __all__ = ["Finding", "check_mesh", "check_models_dir", "mesh_files", "MAX_VERTICES", "DIAMETER_RTOL"]
@@ -149,13 +149,9 @@ def check_mesh(path: str | Path, unit: str = "mm", purpose: Purpose = "render") 
 
 
 def mesh_files(folder: Path) -> dict[int, Path]:
-    """``{obj_id: path}`` of the ``obj_<id>.<mesh suffix>`` files of a folder (first file per id)."""
-    out: dict[int, Path] = {}
-    for p in sorted(folder.iterdir()):
-        oid = obj_id_from_path(p)
-        if oid is not None and p.suffix.lower() in MESH_SUFFIXES and p.is_file():
-            out.setdefault(oid, p)
-    return out
+    """``{obj_id: path}`` of the ``obj_<id>.<mesh suffix>`` files of a folder (first file per id by name; see
+    :func:`iterpose.mesh.io.mesh_files_by_id` for all of them)."""
+    return {oid: paths[0] for oid, paths in mesh_files_by_id(folder).items()}
 
 
 def _check_symmetries(info: ModelInfo, where: str) -> list[Finding]:
@@ -200,8 +196,19 @@ def check_models_dir(
     label = str(folder) if label is None else label
     if not folder.is_dir():
         return [Finding("error", label, "folder does not exist")], set()
-    files = mesh_files(folder)
+    all_files = mesh_files_by_id(folder)
+    files = {oid: paths[0] for oid, paths in all_files.items()}
     findings: list[Finding] = []
+    for oid, paths in all_files.items():
+        if len(paths) > 1:
+            findings.append(
+                Finding(
+                    "error",
+                    label,
+                    f"obj_id {oid} has {len(paths)} mesh files ({', '.join(p.name for p in paths)}); loading refuses "
+                    f"this: keep one",
+                )
+            )
     if not files:
         findings.append(
             Finding(

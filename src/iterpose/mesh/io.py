@@ -31,6 +31,7 @@ __all__ = [
     "load_points_mm",
     "load_objects",
     "obj_id_from_path",
+    "mesh_files_by_id",
 ]
 
 UNIT_TO_M = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
@@ -274,6 +275,18 @@ def obj_id_from_path(path: str | Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def mesh_files_by_id(folder: str | Path) -> dict[int, list[Path]]:
+    """``{obj_id: [paths]}`` of the ``obj_<id>.<mesh suffix>`` files of a folder, ids ascending, paths sorted by
+    name (more than one path for an id is a conflict: :func:`load_objects` refuses it, ``iterpose check`` reports
+    it)."""
+    out: dict[int, list[Path]] = {}
+    for p in sorted(Path(folder).iterdir()):
+        oid = obj_id_from_path(p)
+        if oid is not None and p.suffix.lower() in MESH_SUFFIXES and p.is_file():
+            out.setdefault(oid, []).append(p)
+    return dict(sorted(out.items()))
+
+
 def load_mesh(
     path: str | Path,
     obj_id: int | None = None,
@@ -387,16 +400,13 @@ def load_objects(
     if not models_dir.is_dir():
         raise MissingFileError(f"load_objects: models folder {models_dir} does not exist")
     files: dict[int, Path] = {}
-    for p in sorted(models_dir.iterdir()):
-        oid = obj_id_from_path(p)
-        if oid is None or p.suffix.lower() not in MESH_SUFFIXES or not p.is_file():
-            continue
-        if oid in files:
+    for oid, paths in mesh_files_by_id(models_dir).items():
+        if len(paths) > 1:
             raise DataFormatError(
-                f"load_objects: obj_id {oid} has two mesh files in {models_dir}: {files[oid].name} and {p.name}; "
+                f"load_objects: obj_id {oid} has two mesh files in {models_dir}: {paths[0].name} and {paths[1].name}; "
                 f"keep one"
             )
-        files[oid] = p
+        files[oid] = paths[0]
     if not files:
         raise MissingFileError(
             f"load_objects: no mesh named obj_<id>{'|'.join(MESH_SUFFIXES)} in {models_dir} (BOP names them "
