@@ -22,7 +22,7 @@ def load_synth_objects(spec: str, unit: str = "mm") -> tuple[list, dict | None]:
         MissingFileError: the folder does not exist or holds no ``obj_<id>`` mesh.
     """
     from iterpose.mesh import example_object, load_objects
-    from iterpose.mesh.io import MESH_SUFFIXES, obj_id_from_path
+    from iterpose.mesh.io import mesh_files_by_id
 
     if spec == "example":
         return [example_object(1)], None
@@ -30,8 +30,7 @@ def load_synth_objects(spec: str, unit: str = "mm") -> tuple[list, dict | None]:
     objects = load_objects(folder, unit=unit)
     files = None
     if unit == "mm":
-        files = {obj_id_from_path(p): p for p in sorted(folder.iterdir())
-                 if p.suffix.lower() in MESH_SUFFIXES and obj_id_from_path(p) in objects}
+        files = {oid: paths[0] for oid, paths in mesh_files_by_id(folder).items() if oid in objects}
         if any(p.suffix.lower() != ".ply" for p in files.values()):
             files = None  # BOP models are PLY: re-write the others
     return list(objects.values()), files
