@@ -55,3 +55,13 @@ def test_add_pure_translation_and_shape_errors():
         B.add_m(Te[0], Tg, pts)
     with pytest.raises(ShapeError, match="points must be"):
         B.adi_m(Te, Tg, torch.zeros(10, 2, dtype=torch.float64))
+
+
+def test_points_and_K_follow_the_poses_device_and_dtype():
+    # meta tensors stand in for an accelerator: CPU points and K (the usual case) must not raise a device mismatch
+    Te = torch.tensor(_poses(3, 0), dtype=torch.float32, device="meta")
+    Tg = torch.tensor(_poses(3, 1), dtype=torch.float32, device="meta")
+    pts = torch.randn(20, 3, dtype=torch.float64)
+    K = torch.tensor([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]], dtype=torch.float64)
+    for out in (B.add_m(Te, Tg, pts), B.adi_m(Te, Tg, pts), B.proj_px(Te, Tg, K, pts)):
+        assert out.device.type == "meta" and out.dtype == torch.float32 and out.shape == (3,)

@@ -1,8 +1,8 @@
 """Batched torch pose errors in **metres** for refiners, demos and training (differentiable where it makes sense).
 
 Poses are ``T [N, 4, 4]`` object-to-camera transforms (``T_co``, translation in metres), any float dtype and
-device (outputs follow the inputs). ``points [N, P, 3]`` (or ``[P, 3]`` shared by all) are model points in
-metres, model frame. ``K [N, 3, 3]`` (or ``[3, 3]``) in pixels, OpenCV convention. These are the same formulas as
+device; outputs follow ``T_est`` (``points`` and ``K`` are moved to its device and dtype). ``points [N, P, 3]``
+(or ``[P, 3]`` shared by all) are model points in metres, model frame. ``K [N, 3, 3]`` (or ``[3, 3]``) in pixels, OpenCV convention. These are the same formulas as
 :mod:`iterpose.metrics.pose_error` (ADD, ADI, Proj2D, re, te) but are *not* the BOP-exact evaluation path: use
 :func:`iterpose.metrics.evaluate.evaluate` for benchmark numbers.
 """
@@ -39,7 +39,7 @@ def _pair(T_est, T_gt, points, fn):
     _check_T(T_gt, fn, "T_gt")
     if T_est.shape[0] != T_gt.shape[0]:
         raise ShapeError(f"{fn}: T_est and T_gt must have the same N, got {T_est.shape[0]} and {T_gt.shape[0]}")
-    return _points(points, T_est.shape[0], fn).to(T_est.dtype)
+    return _points(points, T_est.shape[0], fn).to(T_est)  # T_est's dtype and device
 
 
 def add_m(T_est: torch.Tensor, T_gt: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -59,7 +59,7 @@ def proj_px(T_est: torch.Tensor, T_gt: torch.Tensor, K: torch.Tensor, points: to
     """Proj2D in pixels: ``[N]`` mean image distance between projections of corresponding points."""
     pts = _pair(T_est, T_gt, points, "proj_px")
     n = T_est.shape[0]
-    K = K.to(T_est.dtype)
+    K = K.to(T_est)  # T_est's dtype and device
     if K.ndim == 2:
         K = K.unsqueeze(0).expand(n, -1, -1)
     if tuple(K.shape) != (n, 3, 3):
