@@ -2,7 +2,8 @@
 
 Poses are ``T [N, 4, 4]`` object-to-camera transforms (``T_co``, translation in metres), any float dtype and
 device; outputs follow ``T_est`` (``points`` and ``K`` are moved to its device and dtype). ``points [N, P, 3]``
-(or ``[P, 3]`` shared by all) are model points in metres, model frame. ``K [N, 3, 3]`` (or ``[3, 3]``) in pixels, OpenCV convention. These are the same formulas as
+(or ``[P, 3]`` shared by all) are model points in metres, model frame. ``K [N, 3, 3]`` (or ``[3, 3]``) in pixels,
+OpenCV convention. These are the same formulas as
 :mod:`iterpose.metrics.pose_error` (ADD, ADI, Proj2D, re, te) but are *not* the BOP-exact evaluation path: use
 :func:`iterpose.metrics.evaluate.evaluate` for benchmark numbers.
 """
