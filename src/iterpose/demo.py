@@ -185,14 +185,17 @@ def run_dataset_demo(dataset_dir: str | Path, init_csv: str | Path, out_dir: str
     out = refiner.refine(image[None], K[None], torch.tensor(obj_ids), T_init, torch.zeros(len(rows), dtype=torch.long))
     seconds = time.perf_counter() - start
     models = [objects[o] for o in obj_ids]
-    gt_by_obj = {}
+    gt_by_obj: dict[int, list[torch.Tensor]] = {}
     if dataset.has_scene_gt(scene_id):
         for g in dataset.scene_gt(scene_id).get(im_id, []):
-            gt_by_obj.setdefault(g.obj_id, torch.from_numpy(Rt_mm_to_T_co(g.R, g.t_mm)).float())
+            if not g.is_placeholder:
+                gt_by_obj.setdefault(g.obj_id, []).append(torch.from_numpy(Rt_mm_to_T_co(g.R, g.t_mm)).float())
     errors: dict[str, list[PoseErrors]] = {"init": [], "refined": []}
     T_gt = None
     if all(o in gt_by_obj for o in obj_ids):
-        T_gt = torch.stack([gt_by_obj[o] for o in obj_ids])
+        # several instances of one object: compare each estimate with the GT instance nearest to its translation
+        T_gt = torch.stack([min(gt_by_obj[o], key=lambda T: float((T[:3, 3] - T_init[k, :3, 3]).norm()))
+                            for k, o in enumerate(obj_ids)])
         for k, m in enumerate(models):
             errors["init"].append(pose_errors(T_init[k], T_gt[k], K, m.vertices, m.diameter_m))
             errors["refined"].append(pose_errors(out.poses[k], T_gt[k], K, m.vertices, m.diameter_m))
