@@ -59,3 +59,7 @@ def test_bad_input():
         perturb_poses(torch.eye(4))
     with pytest.raises(InvalidInputError, match="must be >= 0"):
         PerturbConfig(rot_std_deg=-1.0)
+    with pytest.raises(InvalidInputError, match="needs 3 numbers"):
+        PerturbConfig(trans_std_m=0.01)
+    with pytest.raises(InvalidInputError, match="needs 3 numbers"):
+        PerturbConfig(trans_std_m=(0.01, 0.01))

@@ -33,10 +33,11 @@ class PerturbConfig:
     max_rot_deg: float = 45.0
 
     def __post_init__(self) -> None:
-        if not (self.rot_std_deg >= 0 and all(s >= 0 for s in self.trans_std_m)):
+        t = self.trans_std_m
+        if not (isinstance(t, (tuple, list)) and len(t) == 3 and all(isinstance(v, (int, float)) for v in t)):
+            raise InvalidInputError(f"PerturbConfig.trans_std_m needs 3 numbers (x, y, z) in metres, got {t!r}")
+        if not (self.rot_std_deg >= 0 and all(v >= 0 for v in t)):
             raise InvalidInputError(f"PerturbConfig: standard deviations must be >= 0, got {self}")
-        if len(self.trans_std_m) != 3:
-            raise InvalidInputError(f"PerturbConfig.trans_std_m needs 3 values (x, y, z), got {self.trans_std_m}")
         if not self.max_rot_deg > 0:
             raise InvalidInputError(f"PerturbConfig.max_rot_deg must be > 0, got {self.max_rot_deg}")
 
