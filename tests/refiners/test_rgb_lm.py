@@ -7,7 +7,7 @@ import torch
 
 from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.metrics.batched import add_m
-from iterpose.refiners import RefineStatus, RgbLM
+from iterpose.refiners import RefineStatus, RgbLM, RgbLMConfig
 
 from .conftest import make_scene
 
@@ -71,3 +71,29 @@ def test_correct_pose_stays(example_model, scenes):
     image, K, T_gt, _ = scenes[1]
     out = ref.refine(image[None], K[None], torch.tensor([1]), T_gt[None], torch.tensor([0]))
     assert float(_add_rel(example_model, out.poses, T_gt[None])[0]) < 0.01  # measured <= 0.008
+
+
+def test_depth_fallback_slides_the_initial_pose_along_its_ray(example_model, scenes, refined):
+    """An accept test that rejects everything (margin 1e9): the initial pose moved to the refined depth."""
+    cfg = RgbLMConfig(accept_margin=1e9, depth_fallback=True)
+    images = torch.stack([s[0] for s in scenes])
+    K = torch.stack([s[1] for s in scenes])
+    T0 = torch.stack([s[3] for s in scenes])
+    T_gt = torch.stack([s[2] for s in scenes])
+    out = RgbLM({1: example_model}, cfg).refine(images, K, torch.ones(3, dtype=torch.int64), T0, torch.arange(3))
+    assert out.status.tolist() == [int(RefineStatus.DEPTH_ONLY)] * 3
+    assert torch.equal(out.poses[:, :3, :3], T0[:, :3, :3])
+    # same ray: t parallel to the initial t, depth of the last iterate (= the default run's result)
+    t0, t = T0[:, :3, 3], out.poses[:, :3, 3]
+    assert torch.allclose(t / t[:, 2:], t0 / t0[:, 2:], atol=1e-6)
+    assert torch.allclose(t[:, 2], refined.poses[:, 2, 3], atol=1e-6)
+    # measured |dz| to GT: 12.7 / 27.4 / 17.9 mm before, 3.3 / 4.9 / 4.4 mm after
+    assert bool(((t[:, 2] - T_gt[:, 2, 3]).abs() < 0.3 * (t0[:, 2] - T_gt[:, 2, 3]).abs()).all())
+    assert torch.equal(out.trace[-1], refined.trace[-1])
+
+
+def test_histogram_updates_keep_a_correct_pose(example_model, scenes):
+    ref = RgbLM({1: example_model}, RgbLMConfig(hist_update_every=2, hist_update_rate=0.5))
+    image, K, T_gt, _ = scenes[1]
+    out = ref.refine(image[None], K[None], torch.tensor([1]), T_gt[None], torch.tensor([0]))
+    assert float(_add_rel(example_model, out.poses, T_gt[None])[0]) < 0.01

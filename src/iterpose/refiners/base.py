@@ -303,8 +303,13 @@ class Refiner(ABC):
                                          sub_status)
             sub_trace = torch.where(torch.isfinite(sub_trace), sub_trace, poses[okd][None])
             sub_trace[0] = poses[okd]  # exactly the input (the refiner saw it orthonormalised in float32)
-            keep = (sub_status != int(RefineStatus.OK)).to(dev)
+            keep = ((sub_status == int(RefineStatus.KEPT_INITIAL_WORSE)) |
+                    (sub_status == int(RefineStatus.DIVERGED))).to(dev)
             sub_poses = torch.where(keep[:, None, None], poses[okd], sub_poses)  # kept poses: the input, bit for bit
+            depth_only = (sub_status == int(RefineStatus.DEPTH_ONLY)).to(dev)
+            if bool(depth_only.any()):  # their rotation too
+                sub_poses[:, :3, :3] = torch.where(depth_only[:, None, None], poses[okd][:, :3, :3],
+                                                   sub_poses[:, :3, :3])
             poses[okd] = sub_poses
             trace[:, okd] = sub_trace
             scores[okd] = sub.scores.to(dev, dtype).nan_to_num(0.0).clamp(0, 1)
