@@ -22,10 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import iterpose
-from iterpose.data import BopDataset, read_results_csv, write_results_csv
+from iterpose.data import BopDataset, ResultsTable, read_results_csv, write_results_csv
 from iterpose.metrics.evaluate import evaluate
 from iterpose.refiners import RgbLM, RgbLMConfig
 from iterpose.refiners.dataset_refine import refine_results
@@ -39,6 +40,21 @@ def _slim(report) -> dict:
     d = report.to_json_dict()
     return {"n_targets": d["n_targets"], "recall": {k: d["recall"][k] for k in KEYS},
             "per_object": {o: {k: r[k] for k in ("ad_0.1d", "proj_5px")} for o, r in d["per_object"].items()}}
+
+
+def _halves(ds, table, n_targets: int) -> dict:
+    """AD@0.1d and Proj@5px on the even and the odd image ids separately (recall over each half's targets)."""
+    targets = json.loads((ds.root / "test_targets_bop19.json").read_text())
+    out = {}
+    for h, name in ((0, "even"), (1, "odd")):
+        n_half = sum(t["inst_count"] for t in targets if t["im_id"] % 2 == h)
+        sel = np.asarray(table.im_id) % 2 == h
+        sub = ResultsTable(*(np.asarray(x)[sel] for x in (table.scene_id, table.im_id, table.obj_id, table.score,
+                                                          table.R, table.t_mm, table.time_s)))
+        r = evaluate(ds, sub, progress=False).recall
+        out[name] = {k: r[k] * n_targets / n_half for k in ("ad_0.1d", "proj_5px")}
+        out[name]["n_targets"] = n_half
+    return out
 
 
 def main() -> int:
@@ -80,6 +96,7 @@ def main() -> int:
         per_obj = sorted(counts.values())
         results["inits"][name] = {
             "csv": str(csv), "refined_csv": str(out_csv), "before": _slim(before), "after": _slim(after),
+            "halves_before": _halves(ds, init, before.n_targets), "halves_after": _halves(ds, res.table, after.n_targets),
             "summary": {k: v for k, v in res.summary.__dict__.items()},
             "time_per_object_s": {"median": statistics.median(per_obj), "mean": sum(per_obj) / len(per_obj),
                                   "p90": per_obj[int(0.9 * (len(per_obj) - 1))]},

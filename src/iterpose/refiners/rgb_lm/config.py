@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import get_args
+from typing import Literal, get_args
 
 from iterpose.errors import InvalidInputError
 from iterpose.refiners.lm import LMSettings
@@ -47,7 +47,8 @@ class RgbLMConfig:
             pose slid along its viewing ray to the refined depth (status ``DEPTH_ONLY``) instead of the initial
             pose. On LM-O the silhouette's size (depth) is the reliable part of the region term's answer, its
             image position and rotation are not better than a keypoint estimator's (benchmarks/RESULTS_rgb_lm.md).
-        depth_fallback_check: the depth-only pose must also have a lower accept energy than the initial pose.
+        depth_fallback_check: what the depth-only pose must pass: ``"none"``, ``"energy"`` (a lower accept energy
+            than the initial pose) or ``"accept"`` (the same accept test as the refined pose).
         max_rotation_deg, max_translation_rel: a result farther than this from the initial pose (degrees; times
             the diameter) is DIVERGED and the initial pose is kept.
         min_step: an object stops when its accepted step is below this (metres and radians, max-norm).
@@ -78,7 +79,7 @@ class RgbLMConfig:
     accept_margin: float = 0.01
     accept_edge_ratio: float = 1.05
     depth_fallback: bool = False
-    depth_fallback_check: bool = False
+    depth_fallback_check: Literal["none", "energy", "accept"] = "none"
     max_rotation_deg: float = 45.0
     max_translation_rel: float = 0.5
     min_step: float = 1e-5
@@ -112,6 +113,8 @@ class RgbLMConfig:
         need(self.max_rotation_deg > 0 and self.max_translation_rel > 0 and self.min_step >= 0,
              "max_rotation_deg and max_translation_rel must be > 0, min_step >= 0")
         need(isinstance(self.lm, LMSettings), "lm must be an LMSettings")
+        need(self.depth_fallback_check in ("none", "energy", "accept"),
+             "depth_fallback_check must be 'none', 'energy' or 'accept'")
 
     def to_dict(self) -> dict:
         """Plain (YAML/JSON-able) dict of the settings."""

@@ -12,12 +12,21 @@ Per object, on a zoomed crop around the initial pose (:mod:`iterpose.refiners.cr
    available for textured objects;
 3. Levenberg-Marquardt (:mod:`iterpose.refiners.lm`): a step is kept only if the cost decreases.
 
+Options measured on LM-O and left off by default: the correspondence-line term of SRT3D
+(:mod:`iterpose.refiners.rgb_lm.contour_lines`, ``weight_lines``) and re-estimating the histograms during the
+iterations (``hist_update_every``, ``hist_update_rate``).
+
 Occlusion: pixels where another object of the same image is in front (all objects rendered at their initial
 poses) are neither foreground nor background evidence. Accept test, at the end: the refined pose replaces the
 initial one only if (a) an energy that re-estimates the colour histograms from each pose's own silhouette (so the
 initial pose's histograms do not favour it), plus the photometric cost, is lower by more than ``accept_margin``,
 and (b) the image edge strength across the rendered contour keeps at least ``accept_edge_ratio`` of the initial
-pose's (an alignment evidence independent of the histograms); otherwise ``KEPT_INITIAL_WORSE``. A result more
+pose's (an alignment evidence independent of the histograms); otherwise ``KEPT_INITIAL_WORSE``, or, with
+``depth_fallback`` (default), ``DEPTH_ONLY``: the initial pose slid along its viewing ray to the refined depth
+(same rotation, same image position of the object origin), when that pose's accept energy is lower than the
+initial pose's (``depth_fallback_check``). On LM-O the silhouette's size is the reliable part of the region term's
+answer: its image position and rotation are no better than a keypoint estimator's, its depth is
+(``benchmarks/RESULTS_rgb_lm.md``). A result more
 than ``max_rotation_deg`` / ``max_translation_rel`` x diameter from the initial pose is ``DIVERGED``. Both keep
 the initial pose.
 
@@ -178,6 +187,16 @@ class RgbLM(Refiner):
         sc.hb[idx] = (1 - a) * sc.hb[idx] + a * hb
         sc.Pf[idx] = posteriors(sc.raw[idx], sc.hf[idx], sc.hb[idx], cfg.hist_bins)
 
+    def _passes(self, sc: _Scene, r: CropRender, e: torch.Tensor, e_init: torch.Tensor,
+                edge_init: torch.Tensor | None) -> torch.Tensor:
+        """``[M]`` bool: the accept test of poses rendered as ``r`` (accept energy ``e``) against the initial poses
+        (``e_init``, ``edge_init``; ``None`` when the edge check is off)."""
+        cfg = self.config
+        ok = e < e_init - cfg.accept_margin
+        if edge_init is not None:
+            ok &= self._edge_strength(sc, r) >= cfg.accept_edge_ratio * edge_init
+        return ok
+
     def _edge_strength(self, sc: _Scene, r: CropRender) -> torch.Tensor:
         """``[M]`` mean image gradient across the rendered contour, ``|grad I . grad Phi|`` summed over channels, at
         the visible contour pixels (intensity per pixel; an evidence of alignment independent of the histograms)."""
@@ -293,9 +312,8 @@ class RgbLM(Refiner):
             dt > cfg.max_translation_rel * diam.double())
         e_init, score_init = self._own_energy(sc, r0)
         e_ref, score_ref = self._own_energy(sc, cur_r)
-        better = e_ref < e_init - cfg.accept_margin
-        if cfg.accept_edge_ratio > 0:
-            better &= self._edge_strength(sc, cur_r) >= cfg.accept_edge_ratio * self._edge_strength(sc, r0)
+        edge_init = self._edge_strength(sc, r0) if cfg.accept_edge_ratio > 0 else None
+        better = self._passes(sc, cur_r, e_ref, e_init, edge_init)
         worse = moved & ~better
         status = torch.full((M,), int(RefineStatus.OK), dtype=torch.int8, device=dev)
         status[worse] = int(RefineStatus.KEPT_INITIAL_WORSE)
@@ -307,14 +325,17 @@ class RgbLM(Refiner):
             fb = worse & ~diverged & (T0[:, 2, 3] > 0) & (cur_T[:, 2, 3] > 0)
             if bool(fb.any()):
                 T_d = _along_ray(T0[fb], cur_T[fb, 2, 3] / T0[fb, 2, 3])
-                if cfg.depth_fallback_check:
+                if cfg.depth_fallback_check != "none":
                     fbi = fb.nonzero().flatten()
                     r_d = self._render(sc, fbi, T_d)
                     sub = _Scene(proxies=[proxies[i] for i in fbi.tolist()], diameter=diam[fbi],
                                  K_crop=K_crop[fbi], observed=observed[fbi], grad_u=gu[fbi], grad_v=gv[fbi],
                                  valid=valid[fbi], Pf=sc.Pf[fbi], raw=raw[fbi], hf=sc.hf[fbi], hb=sc.hb[fbi])
                     e_d, score_d = self._own_energy(sub, r_d)
-                    ok_d = e_d < e_init[fbi]
+                    if cfg.depth_fallback_check == "energy":
+                        ok_d = e_d < e_init[fbi]
+                    else:
+                        ok_d = self._passes(sub, r_d, e_d, e_init[fbi], None if edge_init is None else edge_init[fbi])
                     fbi, T_d, score_d = fbi[ok_d], T_d[ok_d], score_d[ok_d]
                     fb = torch.zeros_like(fb)
                     fb[fbi] = True
