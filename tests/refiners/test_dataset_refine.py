@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -54,9 +56,11 @@ class _Recorder(Refiner):
                             timings=RefineTimings(total_s=0.0))
 
 
-@pytest.mark.parametrize("shift", [False, True])
+@pytest.mark.parametrize("shift", [False, True, None])
 def test_bop_pixel_shift_moves_the_principal_point(tiny, shift):
+    """Explicit on/off; ``None`` is off here because the tiny dataset was written by iterpose's synth writer."""
     ds, init = tiny
+    assert (ds.scene_dir(1) / ".synth").is_dir()
     ref = _Recorder(RefineStatus.OK)
     refine_results(ds, init, ref, progress=False, bop_pixel_shift=shift)
     K = ref.K[0][0]
@@ -80,3 +84,13 @@ def test_depth_only_status_went_through_the_refiner():
     assert S.DEPTH_ONLY.went_through and not S.DEPTH_ONLY.is_invalid_init
     assert [s.is_invalid_init for s in S] == [False, False, False, True, True, True, True, True, False]
     assert int(S.DEPTH_ONLY) == 8 and int(S.INVALID_INIT_NOT_ROTATION) == 7  # old codes keep their values
+
+
+def test_bop_pixel_shift_defaults_to_on_for_other_bop_datasets(tiny, tmp_path):
+    ds, init = tiny
+    root = tmp_path / "bop"
+    shutil.copytree(ds.root, root)
+    shutil.rmtree(root / "test" / "000001" / ".synth")
+    ref = _Recorder(RefineStatus.OK)
+    refine_results(BopDataset(root), init, ref, progress=False)
+    assert float(ref.K[0][0, 0, 2]) == 79.0 and float(ref.K[0][0, 1, 2]) == 59.0
