@@ -78,8 +78,8 @@ class RgbLMConfig:
     occlusion: bool = True
     accept_margin: float = 0.01
     accept_edge_ratio: float = 1.05
-    depth_fallback: bool = False
-    depth_fallback_check: Literal["none", "energy", "accept"] = "none"
+    depth_fallback: bool = True
+    depth_fallback_check: Literal["none", "energy", "accept"] = "energy"
     max_rotation_deg: float = 45.0
     max_translation_rel: float = 0.5
     min_step: float = 1e-5
