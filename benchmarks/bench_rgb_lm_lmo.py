@@ -69,7 +69,7 @@ def main() -> int:
         return 0
     args.work_dir.mkdir(parents=True, exist_ok=True)
     ds = BopDataset(lmo)
-    cfg = RgbLMConfig()
+    cfg = RgbLMConfig()  # refine_results applies the BOP half-pixel shift of K (bop_pixel_shift=None: on for BOP)
     results = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                            "torch_threads": torch.get_num_threads(),
                            "numba_threads": os.environ.get("NUMBA_NUM_THREADS", "default"),
@@ -96,7 +96,8 @@ def main() -> int:
         per_obj = sorted(counts.values())
         results["inits"][name] = {
             "csv": str(csv), "refined_csv": str(out_csv), "before": _slim(before), "after": _slim(after),
-            "halves_before": _halves(ds, init, before.n_targets), "halves_after": _halves(ds, res.table, after.n_targets),
+            "halves_before": _halves(ds, init, before.n_targets),
+            "halves_after": _halves(ds, res.table, after.n_targets),
             "summary": {k: v for k, v in res.summary.__dict__.items()},
             "time_per_object_s": {"median": statistics.median(per_obj), "mean": sum(per_obj) / len(per_obj),
                                   "p90": per_obj[int(0.9 * (len(per_obj) - 1))]},

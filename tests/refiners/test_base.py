@@ -108,7 +108,7 @@ def test_config_validation():
         RgbLMConfig(crop_size=8)
     with pytest.raises(InvalidInputError, match="robust_loss must be one of"):
         RgbLMConfig(robust_loss="l1")
-    with pytest.raises(InvalidInputError, match="depth_fallback_check must be 'none', 'energy' or 'accept'"):
+    with pytest.raises(InvalidInputError, match="depth_fallback_check must be 'none', 'energy', 'margin' or 'accept'"):
         RgbLMConfig(depth_fallback_check=True)
     with pytest.raises(InvalidInputError, match="line_length_px must be >= 2"):
         RgbLMConfig(line_length_px=1)

@@ -48,7 +48,8 @@ class RgbLMConfig:
             pose. On LM-O the silhouette's size (depth) is the reliable part of the region term's answer, its
             image position and rotation are not better than a keypoint estimator's (benchmarks/RESULTS_rgb_lm.md).
         depth_fallback_check: what the depth-only pose must pass: ``"none"``, ``"energy"`` (a lower accept energy
-            than the initial pose) or ``"accept"`` (the same accept test as the refined pose).
+            than the initial pose), ``"margin"`` (lower by ``accept_margin``) or ``"accept"`` (the same accept
+            test as the refined pose).
         max_rotation_deg, max_translation_rel: a result farther than this from the initial pose (degrees; times
             the diameter) is DIVERGED and the initial pose is kept.
         min_step: an object stops when its accepted step is below this (metres and radians, max-norm).
@@ -79,7 +80,7 @@ class RgbLMConfig:
     accept_margin: float = 0.01
     accept_edge_ratio: float = 1.05
     depth_fallback: bool = True
-    depth_fallback_check: Literal["none", "energy", "accept"] = "energy"
+    depth_fallback_check: Literal["none", "energy", "margin", "accept"] = "energy"
     max_rotation_deg: float = 45.0
     max_translation_rel: float = 0.5
     min_step: float = 1e-5
@@ -113,8 +114,8 @@ class RgbLMConfig:
         need(self.max_rotation_deg > 0 and self.max_translation_rel > 0 and self.min_step >= 0,
              "max_rotation_deg and max_translation_rel must be > 0, min_step >= 0")
         need(isinstance(self.lm, LMSettings), "lm must be an LMSettings")
-        need(self.depth_fallback_check in ("none", "energy", "accept"),
-             "depth_fallback_check must be 'none', 'energy' or 'accept'")
+        need(self.depth_fallback_check in ("none", "energy", "margin", "accept"),
+             "depth_fallback_check must be 'none', 'energy', 'margin' or 'accept'")
 
     def to_dict(self) -> dict:
         """Plain (YAML/JSON-able) dict of the settings."""

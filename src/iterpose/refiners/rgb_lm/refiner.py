@@ -334,6 +334,8 @@ class RgbLM(Refiner):
                     e_d, score_d = self._own_energy(sub, r_d)
                     if cfg.depth_fallback_check == "energy":
                         ok_d = e_d < e_init[fbi]
+                    elif cfg.depth_fallback_check == "margin":
+                        ok_d = e_d < e_init[fbi] - cfg.accept_margin
                     else:
                         ok_d = self._passes(sub, r_d, e_d, e_init[fbi], None if edge_init is None else edge_init[fbi])
                     fbi, T_d, score_d = fbi[ok_d], T_d[ok_d], score_d[ok_d]
