@@ -100,7 +100,8 @@ def main() -> int:
             "recall_before": sum(ok0) / n, "recall_after": sum(ok1) / n,
             "recall_per_iteration_before_accept_test": [sum(r[k] for r in per_iter) / n
                                                         for k in range(len(per_iter[0]))],
-            "kept_initial": sum(s != 0 for s in statuses) / n,
+            "kept_initial": sum(s in (1, 2) for s in statuses) / n,  # KEPT_INITIAL_WORSE, DIVERGED
+            "depth_only": sum(s == 8 for s in statuses) / n,  # DEPTH_ONLY
             "per_object": {str(o): {"before": sum(a for a, _ in v) / len(v), "after": sum(b for _, b in v) / len(v)}
                            for o, v in by_obj.items()},
             "time_per_object_s_median": statistics.median(times),
@@ -108,7 +109,8 @@ def main() -> int:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         r = results["levels"][str(level)]
         print(f"noise {level:>4} deg: ADD(-S)@0.1d {r['recall_before']:.3f} -> {r['recall_after']:.3f} "
-              f"(n={n}, kept initial {r['kept_initial']:.2f}, {1000 * r['time_per_object_s_median']:.0f} ms/object)")
+              f"(n={n}, kept initial {r['kept_initial']:.2f}, depth only {r['depth_only']:.2f}, "
+              f"{1000 * r['time_per_object_s_median']:.0f} ms/object)")
     return 0
 
 

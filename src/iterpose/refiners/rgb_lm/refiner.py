@@ -328,9 +328,7 @@ class RgbLM(Refiner):
                 if cfg.depth_fallback_check != "none":
                     fbi = fb.nonzero().flatten()
                     r_d = self._render(sc, fbi, T_d)
-                    sub = _Scene(proxies=[proxies[i] for i in fbi.tolist()], diameter=diam[fbi],
-                                 K_crop=K_crop[fbi], observed=observed[fbi], grad_u=gu[fbi], grad_v=gv[fbi],
-                                 valid=valid[fbi], Pf=sc.Pf[fbi], raw=raw[fbi], hf=sc.hf[fbi], hb=sc.hb[fbi])
+                    sub = _subscene(sc, fbi)
                     e_d, score_d = self._own_energy(sub, r_d)
                     if cfg.depth_fallback_check == "energy":
                         ok_d = e_d < e_init[fbi]
@@ -348,6 +346,14 @@ class RgbLM(Refiner):
         timings = RefineTimings(total_s=t_end - t_start, prepare_s=t_prep - t_start, render_s=t_render,
                                 terms_s=t_terms, solve_s=t_solve, accept_s=t_end - t_acc0)
         return RefineOutput(poses=poses, scores=scores, trace=torch.stack(trace), status=status, timings=timings)
+
+
+def _subscene(sc: _Scene, idx: torch.Tensor) -> _Scene:
+    """The objects ``idx`` of ``sc`` (copies of the tensors)."""
+    il = idx.tolist()
+    return _Scene(proxies=[sc.proxies[i] for i in il], diameter=sc.diameter[idx], K_crop=sc.K_crop[idx],
+                  observed=sc.observed[idx], grad_u=sc.grad_u[idx], grad_v=sc.grad_v[idx], valid=sc.valid[idx],
+                  Pf=sc.Pf[idx], raw=sc.raw[idx], hf=sc.hf[idx], hb=sc.hb[idx])
 
 
 def _along_ray(T: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
