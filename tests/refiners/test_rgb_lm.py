@@ -99,16 +99,17 @@ def test_histogram_updates_keep_a_correct_pose(example_model, scenes):
     assert float(_add_rel(example_model, out.poses, T_gt[None])[0]) < 0.01
 
 
-@pytest.mark.parametrize("check", ["accept", "energy"])
+@pytest.mark.parametrize("check", ["accept", "margin", "energy"])
 def test_depth_fallback_checks(example_model, scenes, check):
-    """"accept": the depth-only pose faces the same (here impossible, margin 1e9) test: initial poses kept.
+    """"accept" / "margin" (default): the depth-only pose faces the same (here impossible, margin 1e9) full test /
+    energy test: initial poses kept.
     "energy": it only needs a lower accept energy than the initial pose (measured: true for scenes 0 and 1, not 2)."""
     cfg = RgbLMConfig(accept_margin=1e9, depth_fallback=True, depth_fallback_check=check)
     images = torch.stack([s[0] for s in scenes])
     K = torch.stack([s[1] for s in scenes])
     T0 = torch.stack([s[3] for s in scenes])
     out = RgbLM({1: example_model}, cfg).refine(images, K, torch.ones(3, dtype=torch.int64), T0, torch.arange(3))
-    if check == "accept":
+    if check in ("accept", "margin"):
         assert out.status.tolist() == [int(RefineStatus.KEPT_INITIAL_WORSE)] * 3 and torch.equal(out.poses, T0)
     else:
         S = RefineStatus

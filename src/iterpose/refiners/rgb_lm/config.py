@@ -80,7 +80,7 @@ class RgbLMConfig:
     accept_margin: float = 0.01
     accept_edge_ratio: float = 1.05
     depth_fallback: bool = True
-    depth_fallback_check: Literal["none", "energy", "margin", "accept"] = "energy"
+    depth_fallback_check: Literal["none", "energy", "margin", "accept"] = "margin"
     max_rotation_deg: float = 45.0
     max_translation_rel: float = 0.5
     min_step: float = 1e-5

@@ -23,8 +23,8 @@ initial pose's histograms do not favour it), plus the photometric cost, is lower
 and (b) the image edge strength across the rendered contour keeps at least ``accept_edge_ratio`` of the initial
 pose's (an alignment evidence independent of the histograms); otherwise ``KEPT_INITIAL_WORSE``, or, with
 ``depth_fallback`` (default), ``DEPTH_ONLY``: the initial pose slid along its viewing ray to the refined depth
-(same rotation, same image position of the object origin), when that pose's accept energy is lower than the
-initial pose's (``depth_fallback_check``). On LM-O the silhouette's size is the reliable part of the region term's
+(same rotation, same image position of the object origin), when that pose passes the energy part (a) of the
+accept test (``depth_fallback_check="margin"``). On LM-O the silhouette's size is the reliable part of the region term's
 answer: its image position and rotation are no better than a keypoint estimator's, its depth is
 (``benchmarks/RESULTS_rgb_lm.md``). A result more
 than ``max_rotation_deg`` / ``max_translation_rel`` x diameter from the initial pose is ``DIVERGED``. Both keep
