@@ -325,5 +325,7 @@ class Refiner(ABC):
         """Refine the valid objects of ``batch`` (M of them) for ``iterations`` iterations (>= 1).
 
         Returns a :class:`RefineOutput` over the M objects (poses, scores, trace ``[T+1, M, 4, 4]``, status with
-        ``OK``, ``KEPT_INITIAL_WORSE`` or ``DIVERGED``, timings). The base class enforces the no-NaN guarantee.
+        ``OK``, ``KEPT_INITIAL_WORSE``, ``DIVERGED`` or ``DEPTH_ONLY``, timings). The base class enforces the no-NaN
+        guarantee, returns the input pose bit for bit for ``KEPT_INITIAL_WORSE`` / ``DIVERGED`` and the input
+        rotation bit for bit for ``DEPTH_ONLY``.
         """
