@@ -163,6 +163,7 @@ def run_dataset_demo(dataset_dir: str | Path, init_csv: str | Path, out_dir: str
     from iterpose.errors import DataFormatError
     from iterpose.mesh import load_objects
     from iterpose.refiners import RefineStatus
+    from iterpose.refiners.dataset_refine import uses_bop_pixel_shift
 
     out_dir = Path(out_dir)
     dataset = BopDataset(dataset_dir, split=split)
@@ -179,10 +180,14 @@ def run_dataset_demo(dataset_dir: str | Path, init_csv: str | Path, out_dir: str
     objects = load_objects(dataset.models_dir, obj_ids=sorted(set(obj_ids)))
     image = torch.from_numpy(dataset.load_rgb(scene_id, im_id)).permute(2, 0, 1).float() / 255.0
     K = torch.tensor(dataset.camera_K(scene_id, im_id), dtype=torch.float32)
+    K_refine = K.clone()
+    if uses_bop_pixel_shift(dataset, scene_id):  # as `iterpose refine` does; see refiners.dataset_refine
+        K_refine[:2, 2] -= 0.5
     T_init = torch.from_numpy(Rt_mm_to_T_co(table.R[rows], table.t_mm[rows])).float()
     refiner = RgbLM(objects)
     start = time.perf_counter()
-    out = refiner.refine(image[None], K[None], torch.tensor(obj_ids), T_init, torch.zeros(len(rows), dtype=torch.long))
+    out = refiner.refine(image[None], K_refine[None], torch.tensor(obj_ids), T_init,
+                         torch.zeros(len(rows), dtype=torch.long))
     seconds = time.perf_counter() - start
     models = [objects[o] for o in obj_ids]
     gt_by_obj: dict[int, list[torch.Tensor]] = {}

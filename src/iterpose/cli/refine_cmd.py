@@ -32,6 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch and numba (default: theirs); 1 is fastest on a busy machine")
     p.add_argument("--viz", type=Path, default=None, metavar="DIR", help="write per-image overlays to DIR")
+    p.add_argument("--bop-pixel-shift", dest="bop_pixel_shift", action=argparse.BooleanOptionalAction, default=None,
+                   help="refine with cx, cy shifted by -0.5 px, BOP's pixel-centre convention (default: on, except "
+                        "for datasets written by `iterpose synth`)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
     return p
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     objects = load_objects(models_dir, obj_ids=present) if present else {}
     refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations)
     result = refine_results(dataset, init, refiner, device=args.device, iterations=args.iterations,
-                            progress=not args.no_progress, viz_dir=args.viz)
+                            progress=not args.no_progress, viz_dir=args.viz, bop_pixel_shift=args.bop_pixel_shift)
     write_results_csv(out, result.table)
     print(result.summary.format())
     for s, m, msg in result.failures:

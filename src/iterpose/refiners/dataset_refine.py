@@ -33,7 +33,7 @@ from iterpose.errors import CameraError, InvalidInputError, IterposeError
 from iterpose.refiners.base import Refiner, RefineStatus
 
 __all__ = ["DatasetRefineSummary", "DatasetRefineResult", "refine_results", "check_refine_inputs",
-           "FAILED_IMAGE_STATUS"]
+           "uses_bop_pixel_shift", "FAILED_IMAGE_STATUS"]
 
 _log = logging.getLogger("iterpose.refine")
 
@@ -168,7 +168,7 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
                               f"is {width}x{height} ({dataset.rgb_path(s, m)}); K does not match the image size.")
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(device, torch.float32) / 255.0
         K_np = np.array(dataset.camera_K(s, m), dtype=np.float64, copy=True)
-        if _pixel_shift(dataset, s, bop_pixel_shift):
+        if uses_bop_pixel_shift(dataset, s, bop_pixel_shift):
             K_np[:2, 2] -= 0.5
         K = torch.tensor(K_np, dtype=torch.float32, device=device)[None]
         T0 = torch.tensor(T_all[rows], dtype=torch.float32, device=device)
@@ -214,8 +214,9 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
                                per_image_s=per_image)
 
 
-def _pixel_shift(dataset: BopDataset, scene_id: int, requested: bool | None) -> bool:
-    """Whether to shift ``cx, cy`` by -0.5 px for this scene (see :func:`refine_results`)."""
+def uses_bop_pixel_shift(dataset: BopDataset, scene_id: int, requested: bool | None = None) -> bool:
+    """Whether to refine this scene with ``cx, cy`` shifted by -0.5 px (see :func:`refine_results`): ``requested``
+    when given, else True unless the scene was written by iterpose's synthetic writer (a ``.synth`` folder)."""
     if requested is not None:
         return bool(requested)
     return not (dataset.scene_dir(scene_id) / ".synth").is_dir()
