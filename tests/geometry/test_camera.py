@@ -186,3 +186,14 @@ def test_look_at_errors():
         look_at_T_co(torch.tensor([0.0, 0.0, 2.0]), z, torch.tensor([0.0, 0.0, 1.0]))
     with pytest.raises(ShapeError, match=r"look_at_T_co: up must have shape \[\*, 3\], got \[2\]"):
         look_at_T_co(torch.tensor([0.0, 0.0, 2.0]), z, torch.zeros(2))
+
+
+def test_validate_K_skew_option_and_caller_name():
+    K = torch.tensor([[500.0, 3.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
+    with pytest.raises(CameraError, match=r"^validate_K: K has skew"):
+        validate_K(K)
+    assert validate_K(K, allow_skew=True) is K
+    bad = K.clone()
+    bad[1, 1] = 0.0
+    with pytest.raises(CameraError, match=r"^rasterize: K_crop has fy = 0.0"):
+        validate_K(bad, "K_crop", allow_skew=True, caller="rasterize")

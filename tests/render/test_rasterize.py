@@ -255,3 +255,19 @@ def test_no_faces_and_nan_vertices_give_empty_pixels(backend):
     v[3, 0] = float("nan")  # a triangle using a NaN vertex is dropped, the others are drawn
     r = _raster(backend, v, torch.tensor([[0, 1, 3], [0, 1, 2]]), _K(), 4, 6)
     assert set(r.face_id.unique().tolist()) == {-1, 1}
+
+
+def test_skewed_K_is_accepted_and_used():
+    """The rasteriser supports skew (validate_K(allow_skew=True)): a skew moves the silhouette sideways."""
+    v = torch.tensor([[[-0.05, -0.05, 1.0], [0.05, -0.05, 1.0], [0.0, 0.05, 1.0]]])
+    f = torch.tensor([[0, 1, 2]])
+    K0 = torch.tensor([[100.0, 0.0, 15.5], [0.0, 100.0, 15.5], [0.0, 0.0, 1.0]])
+    K1 = K0.clone()
+    K1[0, 1] = 40.0  # x += 0.4 * y_pixel_offset: rows below the centre shift right
+    m0 = rasterize(v, f, K0, 32, 32).mask[0]
+    m1 = rasterize(v, f, K1, 32, 32).mask[0]
+    cols = torch.arange(32.0)
+    row = 19  # below the principal point (y = 0.035 m -> 3.5 px below), where the skew adds +1.4 px in x
+    c0 = (cols * m0[row]).sum() / m0[row].sum()
+    c1 = (cols * m1[row]).sum() / m1[row].sum()
+    assert m0.sum() > 20 and abs(float(c1 - c0) - 1.4) < 0.6

@@ -29,12 +29,16 @@ def _first_bad(mask: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in torch.nonzero(mask)[0])
 
 
-def validate_K(K: torch.Tensor, name: str = "K") -> torch.Tensor:
+def validate_K(K: torch.Tensor, name: str = "K", *, allow_skew: bool = False, caller: str = "validate_K"
+               ) -> torch.Tensor:
     """Check that ``K`` is a batch of valid pinhole intrinsics; return it unchanged.
 
     Args:
         K: ``[*, 3, 3]`` float tensor, pixels.
         name: the argument name to quote in error messages (e.g. ``"K_crop"``).
+        allow_skew: accept any skew ``K[0, 1]`` (the rasteriser and the projection Jacobian handle it; the
+            crop/zoom helpers assume zero skew).
+        caller: the function name that starts each error message.
 
     Returns:
         ``K`` itself.
@@ -42,7 +46,8 @@ def validate_K(K: torch.Tensor, name: str = "K") -> torch.Tensor:
     Raises:
         ShapeError: not a float tensor of shape ``[*, 3, 3]``.
         CameraError: non-finite entries, ``fx <= 0`` or ``fy <= 0``, bottom row not ``(0, 0, 1)``, a non-zero
-            ``K[1, 0]``, or a skew ``K[0, 1]`` that is not ~0 (``|s| > 1e-6 fx``). The message names ``name``, the
+            ``K[1, 0]``, or (unless ``allow_skew``) a skew ``K[0, 1]`` that is not ~0 (``|s| > 1e-6 fx``). The
+            message names ``caller``, ``name``, the
             batch index and the bad value.
 
     Example:
@@ -50,7 +55,7 @@ def validate_K(K: torch.Tensor, name: str = "K") -> torch.Tensor:
         >>> validate_K(K) is K
         True
     """
-    fn = "validate_K"
+    fn = caller
     if not isinstance(K, torch.Tensor):
         raise ShapeError(f"{fn}: {name} must be a torch.Tensor of shape [*, 3, 3], got {type(K).__name__}")
     if not K.is_floating_point():
@@ -86,7 +91,7 @@ def validate_K(K: torch.Tensor, name: str = "K") -> torch.Tensor:
     if bool(bad.any()):
         raise CameraError(f"{fn}: {where(bad)} has K[1, 0] = {float(Kd[..., 1, 0][_first_bad(bad)])}, must be 0")
     bad = Kd[..., 0, 1].abs() > _K_TOL * fx
-    if bool(bad.any()):
+    if not allow_skew and bool(bad.any()):
         raise CameraError(
             f"{fn}: {where(bad)} has skew K[0, 1] = {float(Kd[..., 0, 1][_first_bad(bad)])}; only zero-skew "
             f"cameras are supported (|skew| <= 1e-6 fx)"

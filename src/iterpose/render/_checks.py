@@ -11,7 +11,8 @@ from typing import Literal, get_args
 
 import torch
 
-from iterpose.errors import CameraError, InvalidInputError, PoseError, ShapeError
+from iterpose.errors import InvalidInputError, PoseError, ShapeError
+from iterpose.geometry.camera import validate_K
 
 __all__ = [
     "Backend",
@@ -83,7 +84,8 @@ def check_K(K: torch.Tensor, batch: int | None, fn: str, name: str = "K") -> tor
     """Check a pinhole ``K`` (``[B, 3, 3]`` or ``[3, 3]``) and return it as ``[B, 3, 3]``.
 
     ``batch`` is the expected B (a ``[3, 3]`` or ``[1, 3, 3]`` K is expanded to it), or None for any B.
-    Valid: finite, fx > 0, fy > 0, K[1, 0] == 0 and last row (0, 0, 1). Raises ShapeError / CameraError.
+    Values are checked by :func:`iterpose.geometry.camera.validate_K` (skew allowed). Raises ShapeError /
+    CameraError.
     """
     if not isinstance(K, torch.Tensor):
         raise InvalidInputError(f"{fn}: {name} must be a torch.Tensor, got {type(K).__name__}.")
@@ -96,15 +98,7 @@ def check_K(K: torch.Tensor, batch: int | None, fn: str, name: str = "K") -> tor
             K = K.expand(batch, 3, 3)
         else:
             raise ShapeError(f"{fn}: {name} has batch {K.shape[0]} but {batch} was expected, got {list(K.shape)}.")
-    Kd = K.detach()
-    if not bool(torch.isfinite(Kd).all()):
-        raise CameraError(f"{fn}: {name} contains NaN or inf; pass finite intrinsics.")
-    bad = (Kd[:, 0, 0] <= 0) | (Kd[:, 1, 1] <= 0) | (Kd[:, 1, 0] != 0) | (Kd[:, 2, 0] != 0) | (Kd[:, 2, 1] != 0)
-    bad |= Kd[:, 2, 2] != 1
-    if bool(bad.any()):
-        b = int(bad.nonzero()[0, 0])
-        raise CameraError(f"{fn}: {name}[{b}] = {Kd[b].tolist()} is not a pinhole matrix [[fx, s, cx], "
-                          f"[0, fy, cy], [0, 0, 1]] with fx, fy > 0.")
+    validate_K(K, name, allow_skew=True, caller=fn)
     return K
 
 
