@@ -9,7 +9,8 @@ renderer, no numba, no torch); ``iterpose.data.read_results_csv`` loads only Num
 
 from __future__ import annotations
 
-import importlib
+from iterpose._lazy import lazy_exports
+
 
 #: public name -> submodule that defines it
 _EXPORTS = {
@@ -35,14 +36,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'iterpose.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"iterpose.data.{module}"), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -12,7 +12,8 @@ NumPy only) does not import torch.
 
 from __future__ import annotations
 
-import importlib
+from iterpose._lazy import lazy_exports
+
 
 #: public name -> submodule that defines it
 _EXPORTS = {
@@ -53,14 +54,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'iterpose.geometry' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"iterpose.geometry.{module}"), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -7,7 +7,8 @@ The names below are imported on first use (PEP 562): ``import iterpose.mesh.mode
 
 from __future__ import annotations
 
-import importlib
+from iterpose._lazy import lazy_exports
+
 
 #: public name -> submodule that defines it
 _EXPORTS = {
@@ -30,14 +31,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'iterpose.mesh' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"iterpose.mesh.{module}"), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,8 @@ evaluate`` here rebinds to the function once and for all. The other names are im
 
 from __future__ import annotations
 
-import importlib
+from iterpose._lazy import lazy_exports
+
 
 from iterpose.metrics.evaluate import EvalReport, evaluate
 
@@ -28,14 +29,4 @@ _EXPORTS = {
 __all__ = ["evaluate", "EvalReport", *_EXPORTS]
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'iterpose.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"iterpose.metrics.{module}"), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
