@@ -169,7 +169,6 @@ def test_obj_with_normals(tmp_path):
 
 
 def test_textured_obj_gives_vertex_colours(tmp_path):
-    pytest.importorskip("PIL")
     from PIL import Image
 
     im = np.zeros((4, 4, 3), np.uint8)
