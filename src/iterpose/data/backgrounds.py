@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
-from iterpose.errors import InvalidInputError
+from iterpose.data.images import read_rgb_uint8
+from iterpose.errors import InvalidInputError, MissingFileError
 
-__all__ = ["procedural_background"]
+__all__ = ["procedural_background", "fast_procedural_background", "NOISE_TILE_PAD", "noise_tile", "gaussian_noise",
+           "list_background_images", "image_background", "IMAGE_SUFFIXES"]
+
+
+def _colour_field(height: int, width: int, rng: np.random.Generator, fn: str) -> np.ndarray:
+    """The low-frequency part shared by both generators: ``[height, width, 3]`` float32, a bilinear upsampling of
+    a random 4 x 5 grid of colours in 0.1..0.9."""
+    if height <= 0 or width <= 0:
+        raise InvalidInputError(f"{fn}: size must be positive, got {height}x{width}")
+    coarse = rng.uniform(0.1, 0.9, size=(4, 5, 3)).astype(np.float32)
+    return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def procedural_background(height: int, width: int, rng: np.random.Generator, n_shapes: int = 12) -> np.ndarray:
@@ -24,10 +37,7 @@ def procedural_background(height: int, width: int, rng: np.random.Generator, n_s
     Returns:
         ``[height, width, 3]`` float32 RGB in 0..1.
     """
-    if height <= 0 or width <= 0:
-        raise InvalidInputError(f"procedural_background: size must be positive, got {height}x{width}")
-    coarse = rng.uniform(0.1, 0.9, size=(4, 5, 3)).astype(np.float32)
-    img = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    img = _colour_field(height, width, rng, "procedural_background")
     for _ in range(n_shapes):
         color = tuple(float(c) for c in rng.uniform(0.0, 1.0, 3))
         cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
@@ -44,9 +54,6 @@ def procedural_background(height: int, width: int, rng: np.random.Generator, n_s
 # ----------------------------------------------------------------------------------------------------------------
 # Fast backgrounds and noise for the synthetic data generator (iterpose.data.synth)
 # ----------------------------------------------------------------------------------------------------------------
-
-__all__ += ["NOISE_TILE_PAD", "noise_tile", "gaussian_noise", "fast_procedural_background",
-            "list_background_images", "image_background", "IMAGE_SUFFIXES"]
 
 NOISE_TILE_PAD = 64
 """Extra rows/columns of the cached noise tile: a noise window starts at one of ``64 x 64`` offsets."""
@@ -106,10 +113,7 @@ def fast_procedural_background(height: int, width: int, rng: np.random.Generator
     Returns:
         ``[height, width, 3]`` float32 RGB in 0..1.
     """
-    if height <= 0 or width <= 0:
-        raise InvalidInputError(f"fast_procedural_background: size must be positive, got {height}x{width}")
-    coarse = rng.uniform(0.1, 0.9, size=(4, 5, 3)).astype(np.float32)
-    img = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    img = _colour_field(height, width, rng, "fast_procedural_background")
     shapes = rng.random((n_shapes, 9))
     for s in shapes:  # anti-aliased edges instead of a blur pass
         color = (float(s[0]), float(s[1]), float(s[2]))
@@ -131,10 +135,6 @@ def list_background_images(folder) -> tuple:
     Raises:
         MissingFileError: ``folder`` does not exist or holds no image file (the message says what to pass).
     """
-    from pathlib import Path
-
-    from iterpose.errors import MissingFileError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingFileError(
@@ -154,7 +154,6 @@ def image_background(paths, height: int, width: int, rng: np.random.Generator) -
     Raises:
         DataFormatError / MissingFileError: the chosen file cannot be read (the message names it).
     """
-    from iterpose.data.images import read_rgb_uint8
 
     path = paths[int(rng.integers(len(paths)))]
     im = read_rgb_uint8(path, what="background image")
