@@ -163,6 +163,7 @@ def run_dataset_demo(dataset_dir: str | Path, init_csv: str | Path, out_dir: str
     from iterpose.errors import DataFormatError
     from iterpose.mesh import load_objects
     from iterpose.refiners import RefineStatus
+    from iterpose.geometry.camera import bop_to_opencv_K
     from iterpose.refiners.dataset_refine import uses_bop_pixel_shift
 
     out_dir = Path(out_dir)
@@ -180,9 +181,8 @@ def run_dataset_demo(dataset_dir: str | Path, init_csv: str | Path, out_dir: str
     objects = load_objects(dataset.models_dir, obj_ids=sorted(set(obj_ids)))
     image = torch.from_numpy(dataset.load_rgb(scene_id, im_id)).permute(2, 0, 1).float() / 255.0
     K = torch.tensor(dataset.camera_K(scene_id, im_id), dtype=torch.float32)
-    K_refine = K.clone()
-    if uses_bop_pixel_shift(dataset, scene_id):  # as `iterpose refine` does; see refiners.dataset_refine
-        K_refine[:2, 2] -= 0.5
+    # as `iterpose refine` does; see refiners.dataset_refine
+    K_refine = bop_to_opencv_K(K) if uses_bop_pixel_shift(dataset, scene_id) else K.clone()
     T_init = torch.from_numpy(Rt_mm_to_T_co(table.R[rows], table.t_mm[rows])).float()
     refiner = RgbLM(objects)
     start = time.perf_counter()

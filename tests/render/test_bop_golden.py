@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from iterpose.geometry.camera import bop_to_opencv_K
 from iterpose.render import rasterize
 
 trimesh = pytest.importorskip("trimesh")
@@ -24,9 +25,7 @@ def test_lmo_full_masks_match_bop_gt_info(lmo_dir):
     n = px_exact = bbox_exact = 0
     worst = 0  # over the whole scene: 99.1% exact, never off by > 1 px (benchmarks); these 16 are all exact
     for key in sorted(gt, key=int)[:2]:
-        K = torch.tensor(cam[key]["cam_K"], dtype=torch.float64).view(3, 3)
-        K[0, 2] -= 0.5
-        K[1, 2] -= 0.5
+        K = bop_to_opencv_K(torch.tensor(cam[key]["cam_K"], dtype=torch.float64).view(3, 3))
         for inst, gi in zip(gt[key], info[key]):
             oid = inst["obj_id"]
             if oid not in meshes:

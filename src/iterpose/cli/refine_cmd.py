@@ -75,11 +75,27 @@ def run(args: argparse.Namespace) -> int:
     check_refine_inputs(dataset, init, present, what=f"{args.init_csv}")
     objects = load_objects(models_dir, obj_ids=present) if present else {}
     refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations)
+    on_image = None if args.viz is None else _overlay_writer(Path(args.viz), refiner.objects)
     result = refine_results(dataset, init, refiner, device=args.device, iterations=args.iterations,
-                            progress=not args.no_progress, viz_dir=args.viz, bop_pixel_shift=args.bop_pixel_shift)
+                            progress=not args.no_progress, on_image=on_image, bop_pixel_shift=args.bop_pixel_shift)
     write_results_csv(out, result.table)
     print(result.summary.format())
     for s, m, msg in result.failures:
         print(f"  failed: scene {s} image {m}: {msg}", file=sys.stderr)
     print(f"results written to {out}")
     return 0
+
+
+def _overlay_writer(viz_dir: Path, objects):
+    """The ``on_image`` callback of ``--viz``: ``<viz_dir>/<scene>_<im>.png``, initial poses red, refined blue."""
+    from iterpose.viz import refinement_overlay, save_png  # noqa: PLC0415 (viz is only needed with --viz)
+
+    viz_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(refined) -> None:
+        models = [objects[int(i)] for i in refined.object_ids.tolist()]
+        picture = refinement_overlay(refined.image.cpu(), refined.K.cpu(), models, refined.T_init.cpu(),
+                                     refined.output.poses.detach().cpu(), None)
+        save_png(viz_dir / f"{refined.scene_id:06d}_{refined.im_id:06d}.png", picture)
+
+    return write

@@ -26,7 +26,7 @@ _EXPORTS = {
     "ResultFilename": "results_csv", "read_results_csv": "results_csv", "write_results_csv": "results_csv",
     "parse_result_filename": "results_csv",
     # units
-    "MM_PER_M": "units", "Rt_mm_to_T_co": "units", "T_co_to_Rt_mm": "units",
+    "MM_PER_M": "units", "UNIT_TO_M": "units", "m_from_mm": "units", "mm_from_m": "units", "Rt_mm_to_T_co": "units", "T_co_to_Rt_mm": "units",
     # synthetic data (renderer, numba, torch)
     "SynthConfig": "synth", "SynthScene": "synth", "generate_scene": "synth", "scene_rng": "synth",
     "SynthPoseDataset": "synth_dataset",

@@ -16,10 +16,34 @@ import numpy as np
 
 from iterpose.errors import ShapeError
 
-__all__ = ["MM_PER_M", "Rt_mm_to_T_co", "T_co_to_Rt_mm"]
+__all__ = ["MM_PER_M", "UNIT_TO_M", "m_from_mm", "mm_from_m", "Rt_mm_to_T_co", "T_co_to_Rt_mm"]
 
 MM_PER_M = 1000.0
 """Millimetres per metre: the only unit factor used at the BOP boundary."""
+
+UNIT_TO_M = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
+"""Metres per file unit: the one unit table (mesh loaders multiply by it, mesh writers divide by it; ``1 / value``
+is exactly 1000, 100 and 1). This module imports only NumPy, so the mesh layer uses it too."""
+
+
+def m_from_mm(x_mm):
+    """Millimetres -> metres: ``x_mm / 1000.0`` (float, NumPy array or torch tensor; a new value of the same kind).
+
+    Example:
+        >>> m_from_mm(500.0)
+        0.5
+    """
+    return x_mm / MM_PER_M
+
+
+def mm_from_m(x_m):
+    """Metres -> millimetres: ``x_m * 1000.0`` (float, NumPy array or torch tensor; a new value of the same kind).
+
+    Example:
+        >>> mm_from_m(0.5)
+        500.0
+    """
+    return x_m * MM_PER_M
 
 
 def Rt_mm_to_T_co(R, t_mm) -> np.ndarray:
@@ -53,7 +77,7 @@ def Rt_mm_to_T_co(R, t_mm) -> np.ndarray:
         )
     T = np.zeros(R.shape[:-2] + (4, 4), dtype=np.float64)
     T[..., :3, :3] = R
-    T[..., :3, 3] = t_mm / MM_PER_M
+    T[..., :3, 3] = m_from_mm(t_mm)
     T[..., 3, 3] = 1.0
     return T
 
@@ -78,4 +102,4 @@ def T_co_to_Rt_mm(T_co) -> tuple[np.ndarray, np.ndarray]:
     T = np.asarray(T_co, dtype=np.float64)
     if T.ndim < 2 or T.shape[-2:] != (4, 4):
         raise ShapeError(f"T_co_to_Rt_mm: T_co must be [..., 4, 4], got shape {tuple(T.shape)}")
-    return T[..., :3, :3].copy(), T[..., :3, 3] * MM_PER_M
+    return T[..., :3, :3].copy(), mm_from_m(T[..., :3, 3])

@@ -46,6 +46,8 @@ _EXPORTS = {
     "crop_K": "camera",
     "zoom_K": "camera",
     "look_at_T_co": "camera",
+    "bop_to_opencv_K": "camera",
+    "BOP_PIXEL_CENTRE_OFFSET_PX": "camera",
     # symmetry
     "bop_symmetry_transforms": "symmetry",
     "bop_symmetry_transforms_np": "symmetry",

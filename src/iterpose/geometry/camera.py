@@ -10,13 +10,14 @@ Conventions:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from iterpose.errors import CameraError, InvalidInputError, ShapeError
 from iterpose.geometry._checks import check_tail, unit_eps
 from iterpose.geometry.se3 import make_T
 
-__all__ = ["validate_K", "crop_K", "zoom_K", "look_at_T_co"]
+__all__ = ["validate_K", "crop_K", "zoom_K", "look_at_T_co", "bop_to_opencv_K", "BOP_PIXEL_CENTRE_OFFSET_PX"]
 
 # |skew| / fx and |K[1, 0]| / fy above this are refused; the bottom row must match (0, 0, 1) to this.
 _K_TOL = 1e-6
@@ -97,6 +98,35 @@ def validate_K(K: torch.Tensor, name: str = "K", *, allow_skew: bool = False, ca
             f"cameras are supported (|skew| <= 1e-6 fx)"
         )
     return K
+
+
+#: BOP's renderer puts the centre of pixel (row i, col j) at ``(j + 0.5, i + 0.5)`` for the same ``K``; OpenCV's
+#: convention (iterpose's) puts it at ``(j, i)``. Measured on LM-O: BOP's ``bbox_obj`` / ``px_count_all`` are
+#: reproduced exactly by our rasteriser with ``cx, cy`` shifted by minus this.
+BOP_PIXEL_CENTRE_OFFSET_PX = 0.5
+
+
+def bop_to_opencv_K(K):
+    """The intrinsics that make iterpose (OpenCV pixel centres) project like BOP's renderer does with ``K``.
+
+    ``cx' = cx - 0.5``, ``cy' = cy - 0.5`` (:data:`BOP_PIXEL_CENTRE_OFFSET_PX`); everything else unchanged. Use it
+    wherever a result is compared with BOP-rendered masks, boxes or depth, or an image of a BOP dataset is refined
+    (``iterpose refine``'s ``--bop-pixel-shift``). The pose is not changed, only how it projects.
+
+    Args:
+        K: ``[*, 3, 3]`` intrinsics (pixels), a torch tensor or a NumPy array.
+
+    Returns:
+        A new tensor / array of the same type, shape, dtype and device (the input is not changed).
+
+    Example:
+        >>> bop_to_opencv_K(torch.tensor([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]]))[:2, 2]
+        tensor([319.5000, 239.5000])
+    """
+    K_shifted = K.clone() if isinstance(K, torch.Tensor) else np.array(K, copy=True)
+    K_shifted[..., 0, 2] -= BOP_PIXEL_CENTRE_OFFSET_PX
+    K_shifted[..., 1, 2] -= BOP_PIXEL_CENTRE_OFFSET_PX
+    return K_shifted
 
 
 def _check_box(box_xywh: torch.Tensor, fn: str) -> None:

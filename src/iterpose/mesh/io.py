@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from iterpose.data.units import UNIT_TO_M, mm_from_m  # the one unit table (NumPy-only leaf module); re-exported
 from iterpose.errors import DataFormatError, InvalidInputError, IterposeError, MeshError, MissingFileError, UnitError
 from iterpose.mesh.model import ContinuousSymmetry, ObjectModel
 from iterpose.mesh.models_info import ModelInfo, load_models_info, pts_diameter
@@ -34,8 +35,6 @@ __all__ = [
     "mesh_files_by_id",
 ]
 
-UNIT_TO_M = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
-"""Metres per file unit, for the ``unit`` argument of the loaders."""
 
 MESH_SUFFIXES = (".ply", ".obj", ".stl", ".off", ".glb", ".gltf")
 """File suffixes :func:`load_mesh` reads (through trimesh) and :func:`load_objects` picks up."""
@@ -200,7 +199,7 @@ def suggest_unit(diameter_file_units: float) -> str | None:
 
 def _fmt_length(d_m: float) -> str:
     if d_m < 1e-2:
-        return f"{d_m * 1e3:.3g} mm"
+        return f"{mm_from_m(d_m):.3g} mm"
     if d_m < 1.0:
         return f"{d_m * 1e2:.3g} cm"
     return f"{d_m:.3g} m"
@@ -220,7 +219,7 @@ def unit_error(name: str, diameter_file_units: float, unit: str) -> UnitError | 
     )
     return UnitError(
         f"{name}: diameter is {_fmt_length(d_m)} with unit='{unit}' (plausible objects are "
-        f"{MIN_DIAMETER_M * 1e3:g} mm to {MAX_DIAMETER_M:g} m); {hint}"
+        f"{mm_from_m(MIN_DIAMETER_M):g} mm to {MAX_DIAMETER_M:g} m); {hint}"
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iterpose.data.units import mm_from_m
 from iterpose.errors import DataFormatError, MissingFileError
 
 __all__ = [
@@ -208,12 +209,12 @@ def compute_model_info(obj) -> ModelInfo:
         :class:`ModelInfo` in millimetres. The values are computed from the float32 metre vertices, so they match
         a BOP ``models_info.json`` computed from the original mm file to about 1e-6 relative.
     """
-    v_mm = obj.vertices.detach().cpu().double().numpy() * 1000.0
+    v_mm = mm_from_m(obj.vertices.detach().cpu().double().numpy())
     lo, hi = v_mm.min(axis=0), v_mm.max(axis=0)
     sym_d = obj.symmetries_discrete.detach().cpu().double().numpy().copy()
-    sym_d[:, :3, 3] *= 1000.0
+    sym_d[:, :3, 3] = mm_from_m(sym_d[:, :3, 3])
     sym_c = tuple(
-        (tuple(float(a) for a in s.axis), tuple(float(o) * 1000.0 for o in s.offset_m))
+        (tuple(float(a) for a in s.axis), tuple(mm_from_m(float(o)) for o in s.offset_m))
         for s in obj.symmetries_continuous
     )
     return ModelInfo(

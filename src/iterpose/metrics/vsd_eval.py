@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from iterpose.data.units import m_from_mm, mm_from_m
 from iterpose.errors import MissingFileError, ShapeError
 from iterpose.metrics import pose_error as pe
 
@@ -59,6 +60,7 @@ def bop_depth_renderer(models_eval_dir, obj_ids: Sequence[int], batch: int = 16)
     """
     import torch  # noqa: PLC0415 (only VSD needs the renderer)
 
+    from iterpose.geometry.camera import bop_to_opencv_K  # noqa: PLC0415
     from iterpose.mesh.io import load_mesh  # noqa: PLC0415
     from iterpose.render import render_depth  # noqa: PLC0415
 
@@ -78,16 +80,14 @@ def bop_depth_renderer(models_eval_dir, obj_ids: Sequence[int], batch: int = 16)
         n = R.shape[0]
         T = np.tile(np.eye(4), (n, 1, 1))
         T[:, :3, :3] = R
-        T[:, :3, 3] = np.asarray(t_mm, dtype=np.float64).reshape(n, 3) / 1000.0
-        K_bop = np.array(np.broadcast_to(np.asarray(K, dtype=np.float64), (n, 3, 3)))
-        K_bop[:, 0, 2] -= 0.5
-        K_bop[:, 1, 2] -= 0.5
+        T[:, :3, 3] = m_from_mm(np.asarray(t_mm, dtype=np.float64).reshape(n, 3))
+        K_bop = bop_to_opencv_K(np.broadcast_to(np.asarray(K, dtype=np.float64), (n, 3, 3)))
         out = np.empty((n, int(height), int(width)))
         m = model(int(obj_id))
         for a in range(0, n, batch):
             b = min(n, a + batch)
             d = render_depth(m, torch.from_numpy(T[a:b]), torch.from_numpy(K_bop[a:b]), int(height), int(width))
-            out[a:b] = d.double().numpy() * 1000.0
+            out[a:b] = mm_from_m(d.double().numpy())
         return out
 
     return render

@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,10 +29,12 @@ from tqdm import tqdm
 
 from iterpose.data.bop import BopDataset
 from iterpose.data.results_csv import ResultsTable
+from iterpose.data.units import mm_from_m
 from iterpose.errors import CameraError, InvalidInputError, IterposeError
-from iterpose.refiners.base import Refiner, RefineStatus
+from iterpose.geometry.camera import bop_to_opencv_K
+from iterpose.refiners.base import RefineOutput, Refiner, RefineStatus
 
-__all__ = ["DatasetRefineSummary", "DatasetRefineResult", "refine_results", "check_refine_inputs",
+__all__ = ["DatasetRefineSummary", "DatasetRefineResult", "RefinedImage", "refine_results", "check_refine_inputs",
            "uses_bop_pixel_shift", "FAILED_IMAGE_STATUS"]
 
 _log = logging.getLogger("iterpose.refine")
@@ -95,6 +97,29 @@ class DatasetRefineResult:
     per_image_s: dict
 
 
+@dataclass(frozen=True, eq=False)
+class RefinedImage:
+    """One image's refine call, handed to the ``on_image`` callback of :func:`refine_results` (e.g. the CLI's
+    ``--viz`` overlay writer).
+
+    Attributes:
+        scene_id, im_id: the image.
+        image: ``[3, H, W]`` float32 RGB in 0..1, on the refine device.
+        K: ``[3, 3]`` float32 intrinsics the refiner used (BOP pixel shift applied when it was on).
+        object_ids: ``[n]`` int64 object ids of the image's estimates, in table order.
+        T_init: ``[n, 4, 4]`` float32 initial poses ``T_co`` (m).
+        output: the refiner's :class:`~iterpose.refiners.base.RefineOutput` for these estimates.
+    """
+
+    scene_id: int
+    im_id: int
+    image: torch.Tensor
+    K: torch.Tensor
+    object_ids: torch.Tensor
+    T_init: torch.Tensor
+    output: RefineOutput
+
+
 def _image_groups(init: ResultsTable) -> list[tuple[int, int, np.ndarray]]:
     keys = np.stack([init.scene_id, init.im_id], axis=1)
     groups: dict[tuple[int, int], list[int]] = {}
@@ -124,7 +149,8 @@ def check_refine_inputs(dataset: BopDataset, init: ResultsTable, object_ids, wha
 
 
 def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *, device: str | torch.device = "cpu",
-                   iterations: int | None = None, progress: bool = True, viz_dir: str | Path | None = None,
+                   iterations: int | None = None, progress: bool = True,
+                   on_image: Callable[[RefinedImage], None] | None = None,
                    bop_pixel_shift: bool | None = None) -> DatasetRefineResult:
     """Refine every row of ``init`` on the images of ``dataset`` (see the module docstring for the output).
 
@@ -135,7 +161,8 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
         device: torch device for images and poses.
         iterations: override of the refiner's default.
         progress: tqdm bar on stderr.
-        viz_dir: when given, write ``<scene>_<im>.png`` overlays (initial red, refined blue) there.
+        on_image: called with a :class:`RefinedImage` after each successful refine call (the CLI writes its
+            ``--viz`` overlays there); not called for failed images.
         bop_pixel_shift: refine with ``cx, cy`` of ``scene_camera.json`` shifted by -0.5 px, i.e. with BOP's
             pixel-centre convention (centre of pixel (i, j) at (j + 0.5, i + 0.5)) translated into the OpenCV
             convention that the refiners use. The poses are not changed by the shift, only how they project.
@@ -158,9 +185,6 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
     failures: list[tuple[int, int, str]] = []
     per_image: dict[tuple[int, int], float] = {}
     groups = _image_groups(init)
-    if viz_dir is not None:
-        viz_dir = Path(viz_dir)
-        viz_dir.mkdir(parents=True, exist_ok=True)
     for s, m, rows in tqdm(groups, desc="refine", unit="img", disable=not progress):
         rgb = dataset.load_rgb(s, m)
         if rgb.shape[:2] != (height, width):
@@ -169,7 +193,7 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(device, torch.float32) / 255.0
         K_np = np.array(dataset.camera_K(s, m), dtype=np.float64, copy=True)
         if uses_bop_pixel_shift(dataset, s, bop_pixel_shift):
-            K_np[:2, 2] -= 0.5
+            K_np = bop_to_opencv_K(K_np)
         K = torch.tensor(K_np, dtype=torch.float32, device=device)[None]
         T0 = torch.tensor(T_all[rows], dtype=torch.float32, device=device)
         ids = torch.tensor(init.obj_id[rows], dtype=torch.int64)
@@ -193,11 +217,11 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
         went = np.array([RefineStatus(int(c)).went_through for c in st.tolist()], dtype=bool)
         P = out.poses.detach().cpu().double().numpy()
         R_out[rows[ok]] = P[ok, :3, :3]
-        t_out[rows[ok]] = P[ok, :3, 3] * 1000.0
+        t_out[rows[ok]] = mm_from_m(P[ok, :3, 3])
         score_out[rows[went]] = out.scores.detach().cpu().double().numpy()[went]
         time_out[rows] = dt
-        if viz_dir is not None:
-            _write_viz(viz_dir, s, m, image[0], K[0], [refiner.objects[int(i)] for i in ids.tolist()], T0, out.poses)
+        if on_image is not None:
+            on_image(RefinedImage(scene_id=s, im_id=m, image=image[0], K=K[0], object_ids=ids, T_init=T0, output=out))
     table = ResultsTable(init.scene_id, init.im_id, init.obj_id, score_out, R_out, t_out, time_out)
     counts = Counter(RefineStatus(int(c)).name if c >= 0 else "FAILED_IMAGE" for c in status.tolist())
     refined = int(np.isin(status, [int(RefineStatus.OK), int(RefineStatus.DEPTH_ONLY)]).sum())
@@ -221,9 +245,3 @@ def uses_bop_pixel_shift(dataset: BopDataset, scene_id: int, requested: bool | N
         return bool(requested)
     return not (dataset.scene_dir(scene_id) / ".synth").is_dir()
 
-
-def _write_viz(viz_dir: Path, s: int, m: int, image, K, models, T_init, T_refined) -> None:
-    from iterpose.viz import refinement_overlay, save_png  # noqa: PLC0415 (viz is only needed with --viz)
-
-    picture = refinement_overlay(image.cpu(), K.cpu(), models, T_init.cpu(), T_refined.detach().cpu(), None)
-    save_png(viz_dir / f"{s:06d}_{m:06d}.png", picture)
