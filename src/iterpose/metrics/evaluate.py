@@ -108,7 +108,7 @@ class _NoBar(list):
 
 @dataclass
 class _Pairs:
-    """All (estimate, GT) pairs of one object, as flat arrays."""
+    """All (estimate, GT) pairs of one object, as flat lists (filled by :func:`_collect_pairs`)."""
 
     R_e: list = field(default_factory=list)
     t_e: list = field(default_factory=list)
@@ -118,6 +118,21 @@ class _Pairs:
     index: list = field(default_factory=list)  # global pair index
     multi: list = field(default_factory=list)  # the estimate may match one of several valid GTs
     image: list = field(default_factory=list)  # (scene_id, im_id) of each pair
+
+    def add(self, R_est: list, t_est: list, gts: list, K: np.ndarray, first_index: int, image: tuple) -> None:
+        """Append every (estimate, GT) pair of one target, estimate-major, with global indices from ``first_index``."""
+        index = first_index
+        for R_e, t_e in zip(R_est, t_est):
+            for g in gts:
+                self.R_e.append(R_e)
+                self.t_e.append(t_e)
+                self.R_g.append(np.asarray(g.R, dtype=np.float64))
+                self.t_g.append(np.asarray(g.t_mm, dtype=np.float64).reshape(3))
+                self.K.append(K)
+                self.index.append(index)
+                self.multi.append(len(gts) > 1)
+                self.image.append(image)
+                index += 1
 
 
 def _load_dataset(dataset, split: str) -> BopDataset:
@@ -151,6 +166,34 @@ def _syms_mm(info: ModelInfo, max_sym_disc_step: float) -> tuple[np.ndarray, np.
     )
 
 
+@dataclass(frozen=True, eq=False)
+class _TargetGroup:
+    """One (image, object) target that has estimates and valid GT instances: the unit of BOP's matching.
+
+    Attributes:
+        obj_id: the object.
+        scores: ``[E]`` the kept estimates' scores, highest first (the top ``inst_count`` of the target).
+        pair_index: ``[E, G]`` int64 index into the flat (estimate, GT) pair arrays: row = estimate (same order as
+            ``scores``), column = valid GT instance of the object in the image (``gt_id`` order).
+    """
+
+    obj_id: int
+    scores: tuple
+    pair_index: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Collected:
+    """What :func:`_collect_pairs` gathers: the matching groups, the pairs per object, and the counts."""
+
+    groups: list
+    pairs: dict  # obj_id -> _Pairs
+    n_pairs: int
+    n_targets: int
+    n_targets_per_object: dict
+    n_estimates: int
+
+
 def evaluate(
     dataset: Union[str, Path, BopDataset],
     results: Union[str, Path, ResultsTable],
@@ -162,6 +205,10 @@ def evaluate(
     vsd_renderer_factory: Optional[Callable[..., Any]] = None,
 ) -> EvalReport:
     """Evaluate pose estimates with the BOP19 protocol (bop_toolkit-exact numbers, see the module docstring).
+
+    Stages: targets -> (estimate, valid GT) pairs and matching groups (:func:`_collect_pairs`) -> errors of every
+    pair (:func:`_pair_errors`) -> true positives per threshold (:func:`_count_all`) -> recalls
+    (:func:`_summarise`), plus VSD when the dataset has depth (:func:`_add_vsd`).
 
     Args:
         dataset: BOP dataset root (e.g. ``.../lmo``) or a :class:`~iterpose.data.bop.BopDataset`.
@@ -184,13 +231,35 @@ def evaluate(
     """
     ds = _load_dataset(dataset, split)
     table = _load_results(results)
+    models_info = _load_models_info(ds, table)
+    targets_org, target_obj_ids = _organise_targets(ds, targets_filename, models_info)
+    collected = _collect_pairs(ds, table, targets_org, target_obj_ids, targets_filename)
+    err = _pair_errors(ds, collected, models_info, max_sym_disc_step, progress)
+    matching = _prepare_matching(collected.groups)
+    tp_counts, tp_obj = _count_all(matching, err)
+    n_targets_obj = collected.n_targets_per_object
+    overall = _summarise(lambda k: tp_counts[k], collected.n_targets)
+    per_object = {o: _summarise(lambda k, o=o: tp_obj[k].get(o, 0), n_targets_obj[o]) for o in target_obj_ids}
+    if ds.has_depth:
+        _add_vsd(ds, collected, models_info, matching, progress, vsd_renderer_factory, tp_counts, overall, per_object)
+    return EvalReport(
+        n_targets=collected.n_targets,
+        recall=MappingProxyType(overall),
+        per_object=MappingProxyType({o: MappingProxyType(rec) for o, rec in per_object.items()}),
+        n_targets_per_object=MappingProxyType(dict(n_targets_obj)),
+        tp_counts=MappingProxyType(tp_counts),
+        n_estimates=collected.n_estimates,
+    )
+
+
+def _load_models_info(ds: BopDataset, table: ResultsTable) -> dict:
+    """``models_eval/models_info.json``, after checking that every object the CSV names has a model (bop_toolkit
+    would fail later or silently skip it)."""
     models_dir = ds.models_eval_dir
     info_path = Path(models_dir) / "models_info.json"
     if not info_path.is_file():
         raise MissingFileError(f"evaluate: {info_path} not found (BOP evaluation reads models_eval/models_info.json)")
     models_info = load_models_info(info_path)
-
-    # Every object the CSV names must have a model (bop_toolkit would fail later or silently skip it).
     csv_obj_ids = sorted(set(np.asarray(table.obj_id).tolist()))
     unknown = [o for o in csv_obj_ids if o not in models_info]
     if unknown:
@@ -198,53 +267,54 @@ def evaluate(
             f"evaluate: the results CSV names object id(s) {unknown} that have no model in {models_dir} "
             f"(known ids: {sorted(models_info)}); remove those rows or evaluate against the right dataset"
         )
+    return models_info
 
-    targets = ds.targets(targets_filename)
-    # Organise targets like bop: scene -> im -> obj -> inst_count (a repeated target overrides the earlier one).
+
+def _organise_targets(ds: BopDataset, targets_filename: str, models_info) -> tuple[dict, list[int]]:
+    """Targets like bop: ``{scene: {im: {obj: inst_count}}}`` (a repeated target overrides the earlier one) and
+    the sorted target object ids."""
     targets_org: dict[int, dict[int, dict[int, int]]] = {}
-    for tg in targets:
+    for tg in ds.targets(targets_filename):
         targets_org.setdefault(tg.scene_id, {}).setdefault(tg.im_id, {})[tg.obj_id] = tg.inst_count
     target_obj_ids = sorted({o for s in targets_org.values() for im in s.values() for o in im})
     unknown = [o for o in target_obj_ids if o not in models_info]
     if unknown:
         raise DataFormatError(
-            f"evaluate: {targets_filename} has targets for object id(s) {unknown} without a model in {models_dir}"
+            f"evaluate: {targets_filename} has targets for object id(s) {unknown} without a model in "
+            f"{ds.models_eval_dir}"
         )
+    return targets_org, target_obj_ids
 
-    # Estimates by (scene, im, obj), CSV order.
-    ests: dict[tuple[int, int, int], list[int]] = {}
+
+def _collect_pairs(ds: BopDataset, table: ResultsTable, targets_org: dict, target_obj_ids: list[int],
+                   targets_filename: str) -> _Collected:
+    """Stage 1, matching set-up: the valid GTs of every target image, the kept estimates of every target (top
+    ``inst_count`` by score, stable), and every (kept estimate, valid GT of the same object) pair."""
+    ests: dict[tuple[int, int, int], list[int]] = {}  # (scene, im, obj) -> CSV rows, in CSV order
     for i, key in enumerate(zip(table.scene_id.tolist(), table.im_id.tolist(), table.obj_id.tolist())):
         ests.setdefault(key, []).append(i)
     scores_all = np.asarray(table.score, dtype=np.float64).tolist()
     R_all = np.asarray(table.R, dtype=np.float64)
     t_all = np.asarray(table.t_mm, dtype=np.float64)
-
-    im_width = float(ds.image_size[0])
-
-    # Groups (one per (image, object) target): estimate rows, GT pair matrix, validity.
-    groups: list[dict] = []
+    groups: list[_TargetGroup] = []
     pairs: dict[int, _Pairs] = {}
-    n_pairs = 0
-    n_targets = 0
+    n_pairs = n_targets = n_estimates = 0
     n_targets_obj: dict[int, int] = {o: 0 for o in target_obj_ids}
-    n_estimates = 0
     for scene_id, scene_targets in targets_org.items():
-        scene_gt = ds.scene_gt(scene_id)
-        scene_gt_info = ds.scene_gt_info(scene_id)
+        scene_gt, scene_gt_info = ds.scene_gt(scene_id), ds.scene_gt_info(scene_id)
         scene_camera = ds.scene_camera(scene_id)
         for im_id, im_targets in scene_targets.items():
-            where = f"scene {scene_id}, image {im_id}"
             if im_id not in scene_gt or im_id not in scene_gt_info or im_id not in scene_camera:
                 raise DataFormatError(
-                    f"evaluate: {where} is a target in {targets_filename} but is missing from scene_gt.json, "
-                    f"scene_gt_info.json or scene_camera.json of scene {scene_id}"
+                    f"evaluate: scene {scene_id}, image {im_id} is a target in {targets_filename} but is missing "
+                    f"from scene_gt.json, scene_gt_info.json or scene_camera.json of scene {scene_id}"
                 )
             im_gt = scene_gt[im_id]
-            im_info = scene_gt_info[im_id]
             K = np.asarray(scene_camera[im_id].K, dtype=np.float64)
-            valid = select_valid_gts([g.obj_id for g in im_gt], [i.visib_fract for i in im_info], im_targets)
-            for g, v in zip(im_gt, valid):
-                if v:
+            valid = select_valid_gts([g.obj_id for g in im_gt], [i.visib_fract for i in scene_gt_info[im_id]],
+                                     im_targets)
+            for g, is_valid in zip(im_gt, valid):
+                if is_valid:
                     n_targets += 1
                     n_targets_obj[g.obj_id] = n_targets_obj.get(g.obj_id, 0) + 1
             for obj_id, inst_count in im_targets.items():
@@ -252,131 +322,122 @@ def evaluate(
                 rows = sorted(rows, key=lambda r: scores_all[r], reverse=True)[:inst_count]
                 # Only valid GTs take part in bop's matching (pose_matching.match_poses skips the others), so
                 # errors w.r.t. the other GT instances of the object are never used: they are not computed.
-                gt_ids = [k for k, g in enumerate(im_gt) if g.obj_id == obj_id and valid[k]]
+                gts = [g for k, g in enumerate(im_gt) if g.obj_id == obj_id and valid[k]]
                 n_estimates += len(rows)
-                pidx = np.empty((len(rows), len(gt_ids)), dtype=np.int64)
-                pp = pairs.setdefault(obj_id, _Pairs())
-                for a, r in enumerate(rows):
-                    for b, k in enumerate(gt_ids):
-                        pp.R_e.append(R_all[r])
-                        pp.t_e.append(t_all[r])
-                        pp.R_g.append(np.asarray(im_gt[k].R, dtype=np.float64))
-                        pp.t_g.append(np.asarray(im_gt[k].t_mm, dtype=np.float64).reshape(3))
-                        pp.K.append(K)
-                        pp.index.append(n_pairs)
-                        pp.multi.append(len(gt_ids) > 1)
-                        pp.image.append((scene_id, im_id))
-                        pidx[a, b] = n_pairs
-                        n_pairs += 1
-                if rows and gt_ids:
-                    groups.append(
-                        dict(obj_id=obj_id, scores=[scores_all[r] for r in rows], pidx=pidx, valid=[True] * len(gt_ids))
-                    )
+                pair_index = np.arange(n_pairs, n_pairs + len(rows) * len(gts), dtype=np.int64).reshape(
+                    len(rows), len(gts))
+                pairs.setdefault(obj_id, _Pairs()).add(
+                    [R_all[r] for r in rows], [t_all[r] for r in rows], gts, K, n_pairs, (scene_id, im_id))
+                n_pairs += len(rows) * len(gts)
+                if rows and gts:
+                    groups.append(_TargetGroup(obj_id, tuple(scores_all[r] for r in rows), pair_index))
+    return _Collected(groups, pairs, n_pairs, n_targets, n_targets_obj, n_estimates)
 
-    # Errors of all pairs, computed per object in batches.
-    err = {name: np.full(n_pairs, np.inf) for name in ("ad", "add", "adi", "proj", "re", "te", "mssd", "mspd")}
-    objs = sorted(pairs)
+
+def _pair_errors(ds: BopDataset, collected: _Collected, models_info, max_sym_disc_step: float,
+                 progress: bool) -> dict[str, np.ndarray]:
+    """Stage 2: ``{error name: [n_pairs]}`` errors of every pair, computed per object in batches (``inf`` where
+    bop's sphere shortcut applies); ``ad``/``add``/``adi``/``mssd`` relative to the diameter, ``mspd`` scaled to
+    640 px wide images."""
+    err = {name: np.full(collected.n_pairs, np.inf) for name in ("ad", "add", "adi", "proj", "re", "te", "mssd",
+                                                                "mspd")}
+    objs = sorted(collected.pairs)
     if progress:
         from tqdm import tqdm  # noqa: PLC0415 (imported only when a bar is shown)
 
         bar = tqdm(objs, desc="evaluate", unit="obj", leave=False)
     else:
         bar = _NoBar(objs)
-    adi_th = THRESHOLDS["adi"][0][0]
+    mspd_scale = 640.0 / float(ds.image_size[0])  # bop: MSPD thresholds are for 640 px wide images
     for obj_id in bar:
-        pp = pairs[obj_id]
-        if not pp.index:
-            continue
-        info = models_info[obj_id]
-        diameter = float(info.diameter_mm)
-        model_path = Path(models_dir) / f"obj_{obj_id:06d}.ply"
-        if not model_path.is_file():
-            raise MissingFileError(f"evaluate: model of object {obj_id} not found: {model_path}")
-        pts = np.asarray(load_points_mm(model_path), dtype=np.float64)
-        syms = _syms_mm(info, max_sym_disc_step)
-        symmetric = syms[0].shape[0] > 1
-        idx = np.asarray(pp.index)
-        R_e, t_e = np.stack(pp.R_e), np.stack(pp.t_e)
-        R_g, t_g = np.stack(pp.R_g), np.stack(pp.t_g)
-        K = np.stack(pp.K)
-
-        te = pe.te_many(t_e, t_g)
-        err["te"][idx] = te
-        err["re"][idx] = pe.re_many(R_e, R_g)
-        proj_v, mspd_v = pe.proj_mspd_many(R_e, t_e, R_g, t_g, K, pts, syms)
-        err["proj"][idx] = proj_v
-        err["mspd"][idx] = mspd_v * (640.0 / im_width)
-        near = te < diameter  # bop: spheres overlap; otherwise ad/add/adi/mssd are inf
-        if near.any():
-            s = np.nonzero(near)[0]
-            sub = (R_e[s], t_e[s], R_g[s], t_g[s])
-            add_v, mssd_v = pe.add_mssd_many(*sub, pts, syms)
-            # ADI: exact threshold decisions (and exact values wherever matching can use them), see adi_fast.
-            adi_v, _ = adi_for_matching(
-                build_adi_index(pts, diameter), *sub, adi_th * diameter,
-                need_value=np.asarray(pp.multi)[s], upper_bound=add_v,
-            )
-            err["add"][idx[s]] = add_v / diameter
-            err["adi"][idx[s]] = adi_v / diameter
-            err["ad"][idx[s]] = (adi_v if symmetric else add_v) / diameter
-            err["mssd"][idx[s]] = mssd_v / diameter
+        pp = collected.pairs[obj_id]
+        if pp.index:
+            _object_errors(err, pp, obj_id, ds.models_eval_dir, models_info[obj_id], max_sym_disc_step, mspd_scale)
     bar.close()
+    return err
 
-    # Matching and recall for every (error type, threshold).
+
+def _object_errors(err: dict[str, np.ndarray], pp: _Pairs, obj_id: int, models_dir, info: ModelInfo,
+                   max_sym_disc_step: float, mspd_scale: float) -> None:
+    """Fill ``err`` at the pairs of one object (see :func:`_pair_errors`)."""
+    diameter = float(info.diameter_mm)
+    model_path = Path(models_dir) / f"obj_{obj_id:06d}.ply"
+    if not model_path.is_file():
+        raise MissingFileError(f"evaluate: model of object {obj_id} not found: {model_path}")
+    pts = np.asarray(load_points_mm(model_path), dtype=np.float64)
+    syms = _syms_mm(info, max_sym_disc_step)
+    symmetric = syms[0].shape[0] > 1
+    idx = np.asarray(pp.index)
+    R_e, t_e = np.stack(pp.R_e), np.stack(pp.t_e)
+    R_g, t_g = np.stack(pp.R_g), np.stack(pp.t_g)
+    te = pe.te_many(t_e, t_g)
+    err["te"][idx] = te
+    err["re"][idx] = pe.re_many(R_e, R_g)
+    proj_v, mspd_v = pe.proj_mspd_many(R_e, t_e, R_g, t_g, np.stack(pp.K), pts, syms)
+    err["proj"][idx] = proj_v
+    err["mspd"][idx] = mspd_v * mspd_scale
+    near = np.nonzero(te < diameter)[0]  # bop: spheres overlap; otherwise ad/add/adi/mssd are inf
+    if near.size == 0:
+        return
+    poses_near = (R_e[near], t_e[near], R_g[near], t_g[near])
+    add_v, mssd_v = pe.add_mssd_many(*poses_near, pts, syms)
+    # ADI: exact threshold decisions (and exact values wherever matching can use them), see adi_fast.
+    adi_v, _ = adi_for_matching(
+        build_adi_index(pts, diameter), *poses_near, THRESHOLDS["adi"][0][0] * diameter,
+        need_value=np.asarray(pp.multi)[near], upper_bound=add_v,
+    )
+    err["add"][idx[near]] = add_v / diameter
+    err["adi"][idx[near]] = adi_v / diameter
+    err["ad"][idx[near]] = (adi_v if symmetric else add_v) / diameter
+    err["mssd"][idx[near]] = mssd_v / diameter
+
+
+def _count_all(matching: "_Matching", err: dict[str, np.ndarray]) -> tuple[dict[str, int], dict[str, dict[int, int]]]:
+    """Stage 3: true positives for every ``"<error>@<threshold>"`` of :data:`THRESHOLDS`, total and per object."""
     tp_counts: dict[str, int] = {}
     tp_obj: dict[str, dict[int, int]] = {}
-    matching = _prepare_matching(groups)
     for name, th_list in THRESHOLDS.items():
         values = np.stack([err["re"], err["te"]], axis=1) if name == "rete" else err[name][:, None]
         for th in th_list:
             key = f"{name}@{'/'.join(repr(x) for x in th)}"
-            tp, per = _count_tp(matching, values, th)
-            tp_counts[key] = tp
-            tp_obj[key] = per
+            tp_counts[key], tp_obj[key] = _count_tp(matching, values, th)
+    return tp_counts, tp_obj
 
-    def summarise(tp_of: Callable[[str], float], n: int) -> dict[str, float]:
-        out = {
-            "ad_0.1d": recall(tp_of("ad@0.1"), n),
-            "add_0.1d": recall(tp_of("add@0.1"), n),
-            "adi_0.1d": recall(tp_of("adi@0.1"), n),
-            "proj_5px": recall(tp_of("proj@5.0"), n),
-            "rete_5deg_50mm": recall(tp_of("rete@5.0/50.0"), n),
-            "ar_mssd": average_recall([recall(tp_of(f"mssd@{th[0]!r}"), n) for th in THRESHOLDS["mssd"]]),
-            "ar_mspd": average_recall([recall(tp_of(f"mspd@{th[0]!r}"), n) for th in THRESHOLDS["mspd"]]),
-        }
-        return out
 
-    overall = summarise(lambda k: tp_counts[k], n_targets)
-    per_object = {
-        o: MappingProxyType(summarise(lambda k, o=o: tp_obj[k].get(o, 0), n_targets_obj[o])) for o in target_obj_ids
+def _summarise(tp_of: Callable[[str], float], n: int) -> dict[str, float]:
+    """Stage 4: the recalls of :data:`RECALL_KEYS` (without VSD) from ``tp_of(key) -> TP count`` and ``n`` targets."""
+    return {
+        "ad_0.1d": recall(tp_of("ad@0.1"), n),
+        "add_0.1d": recall(tp_of("add@0.1"), n),
+        "adi_0.1d": recall(tp_of("adi@0.1"), n),
+        "proj_5px": recall(tp_of("proj@5.0"), n),
+        "rete_5deg_50mm": recall(tp_of("rete@5.0/50.0"), n),
+        "ar_mssd": average_recall([recall(tp_of(f"mssd@{th[0]!r}"), n) for th in THRESHOLDS["mssd"]]),
+        "ar_mspd": average_recall([recall(tp_of(f"mspd@{th[0]!r}"), n) for th in THRESHOLDS["mspd"]]),
     }
-    if ds.has_depth:
-        vsd_err = _vsd_errors(ds, pairs, n_pairs, models_info, progress, vsd_renderer_factory)
-        tp_vsd_obj: dict[str, dict[int, int]] = {}
-        for ti, tau in enumerate(pe.BOP19_VSD_TAUS):
-            values = vsd_err[:, ti : ti + 1]
-            for th in VSD_THRESHOLDS:
-                key = f"vsd@{tau!r}/{th!r}"
-                tp_counts[key], tp_vsd_obj[key] = _count_tp(matching, values, (th,))
 
-        def ar_vsd(tp_of: Callable[[str], float], n: int) -> float:
-            return average_recall([recall(tp_of(k), n) for k in tp_vsd_obj])
 
-        overall["ar_vsd"] = ar_vsd(lambda k: tp_counts[k], n_targets)
-        overall["ar"] = bop19_ar(overall["ar_vsd"], overall["ar_mssd"], overall["ar_mspd"])
-        for o in target_obj_ids:
-            rec = dict(per_object[o])
-            rec["ar_vsd"] = ar_vsd(lambda k, o=o: tp_vsd_obj[k].get(o, 0), n_targets_obj[o])
-            rec["ar"] = bop19_ar(rec["ar_vsd"], rec["ar_mssd"], rec["ar_mspd"])
-            per_object[o] = MappingProxyType(rec)
-    return EvalReport(
-        n_targets=n_targets,
-        recall=MappingProxyType(overall),
-        per_object=MappingProxyType(per_object),
-        n_targets_per_object=MappingProxyType(dict(n_targets_obj)),
-        tp_counts=MappingProxyType(tp_counts),
-        n_estimates=n_estimates,
-    )
+def _add_vsd(ds: BopDataset, collected: _Collected, models_info, matching: "_Matching", progress: bool,
+             renderer_factory: Optional[Callable[..., Any]], tp_counts: dict[str, int], overall: dict[str, float],
+             per_object: dict[int, dict[str, float]]) -> None:
+    """VSD (datasets with depth): adds the ``vsd@<tau>/<theta>`` TP counts to ``tp_counts`` and ``ar_vsd``, ``ar``
+    to ``overall`` and to each ``per_object`` record (the dicts are this module's own, not yet frozen)."""
+    vsd_err = _vsd_errors(ds, collected.pairs, collected.n_pairs, models_info, progress, renderer_factory)
+    tp_vsd_obj: dict[str, dict[int, int]] = {}
+    for ti, tau in enumerate(pe.BOP19_VSD_TAUS):
+        values = vsd_err[:, ti : ti + 1]
+        for th in VSD_THRESHOLDS:
+            key = f"vsd@{tau!r}/{th!r}"
+            tp_counts[key], tp_vsd_obj[key] = _count_tp(matching, values, (th,))
+
+    def ar_vsd(tp_of: Callable[[str], float], n: int) -> float:
+        return average_recall([recall(tp_of(k), n) for k in tp_vsd_obj])
+
+    overall["ar_vsd"] = ar_vsd(lambda k: tp_counts[k], collected.n_targets)
+    overall["ar"] = bop19_ar(overall["ar_vsd"], overall["ar_mssd"], overall["ar_mspd"])
+    for o, rec in per_object.items():
+        rec["ar_vsd"] = ar_vsd(lambda k, o=o: tp_vsd_obj[k].get(o, 0), collected.n_targets_per_object[o])
+        rec["ar"] = bop19_ar(rec["ar_vsd"], rec["ar_mssd"], rec["ar_mspd"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -391,24 +452,22 @@ class _Matching:
     single_pairs: np.ndarray
     single_starts: np.ndarray
     single_obj: np.ndarray
-    multi: list
+    multi: list  # _TargetGroup with several valid GTs
 
 
-def _prepare_matching(groups: list[dict]) -> _Matching:
+def _prepare_matching(groups: list[_TargetGroup]) -> _Matching:
     pairs, starts, objs, multi = [], [], [], []
     n = 0
-    for gr in groups:
-        n_valid = sum(gr["valid"])
-        if n_valid == 0 or gr["pidx"].shape[0] == 0:
-            continue
-        if n_valid == 1:
-            col = gr["pidx"][:, gr["valid"].index(True)]
+    for group in groups:
+        n_gts = group.pair_index.shape[1]
+        if n_gts == 1:
+            col = group.pair_index[:, 0]
             starts.append(n)
             pairs.append(col)
-            objs.append(gr["obj_id"])
+            objs.append(group.obj_id)
             n += col.shape[0]
-        else:
-            multi.append(gr)
+        elif n_gts > 1:
+            multi.append(group)
     cat = np.concatenate(pairs) if pairs else np.zeros(0, dtype=np.int64)
     return _Matching(cat, np.asarray(starts, dtype=np.int64), np.asarray(objs, dtype=np.int64), multi)
 
@@ -428,12 +487,12 @@ def _count_tp(m: _Matching, values: np.ndarray, th: tuple) -> tuple[int, dict[in
         total = int(tp.sum())
         for o, c in zip(*np.unique(m.single_obj[tp > 0], return_counts=True)):
             per[int(o)] = int(c)
-    for gr in m.multi:
-        matched = match_greedy(gr["scores"], values[gr["pidx"]], th, gr["valid"])
+    for group in m.multi:
+        matched = match_greedy(list(group.scores), values[group.pair_index], th)
         tp = sum(1 for k in matched if k >= 0)
         if tp:
             total += tp
-            per[gr["obj_id"]] = per.get(gr["obj_id"], 0) + tp
+            per[group.obj_id] = per.get(group.obj_id, 0) + tp
     return total, per
 
 
