@@ -1,0 +1,181 @@
+"""Break one behaviour at a time in a copy of ``src/`` and check that the test written for it fails (issue 8, item 1).
+
+Each mutation replaces one exact snippet of one source file in a temporary copy of ``src/`` (the working tree is
+never touched), then runs the named tests with that copy first on ``PYTHONPATH``. A mutation whose snippet is not
+found (the code moved) is reported as such, not as a pass. Usage::
+
+    .venv/bin/python benchmarks/hardening_mutations.py            # all, prints a markdown table
+    .venv/bin/python benchmarks/hardening_mutations.py mspd_scale # only the named mutations
+
+The table of the last full run is in ``benchmarks/HARDENING_tests.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str  # relative to src/iterpose
+    old: str
+    new: str
+    tests: tuple[str, ...]  # pytest node ids, relative to the repository root
+    what: str  # the deliberate break, in words
+
+
+M = Mutation
+T_EVAL = "tests/metrics/test_eval_thresholds.py"
+T_ORACLE = "tests/metrics/test_pose_error_oracles.py"
+
+MUTATIONS = [
+    # -- thresholds: strict < on every path ---------------------------------------------------------------------
+    M("tie_single_path", "metrics/evaluate.py",
+      "ok = np.all(values[m.single_pairs] < np.asarray(th, dtype=np.float64), axis=1)",
+      "ok = np.all(values[m.single_pairs] <= np.asarray(th, dtype=np.float64), axis=1)",
+      (f"{T_EVAL}::test_errors_at_threshold_are_not_true_positives",),
+      "single-GT fast path counts `error <= threshold`"),
+    M("tie_multi_path", "metrics/matching.py",
+      "if all(cand[c] < best[c] for c in range(len(th))):",
+      "if all(cand[c] <= best[c] for c in range(len(th))):",
+      (f"{T_EVAL}::test_ties_on_the_multi_gt_path_alone",),
+      "greedy matching (several valid GTs) accepts `error <= threshold`"),
+    M("tie_adi_decision", "metrics/adi_fast.py",
+      "            if lo >= th_hi:\n",
+      "            if lo >= th_lo:\n",
+      (f"{T_EVAL}::test_errors_at_threshold_are_not_true_positives",),
+      "fast ADI stores a lower bound for a pair only within the margin below the threshold (a tie becomes a TP)"),
+    # -- MSPD scaled by 640 / width -----------------------------------------------------------------------------
+    M("mspd_no_scale", "metrics/evaluate.py",
+      "mspd_scale = 640.0 / float(ds.image_size[0])", "mspd_scale = 1.0",
+      (f"{T_EVAL}::test_mspd_scaled_by_image_width",), "MSPD not scaled by 640 / image width"),
+    M("mspd_inverse_scale", "metrics/evaluate.py",
+      "mspd_scale = 640.0 / float(ds.image_size[0])", "mspd_scale = float(ds.image_size[0]) / 640.0",
+      (f"{T_EVAL}::test_mspd_scaled_by_image_width",), "MSPD scaled by width / 640 (inverted)"),
+    M("proj_scaled_too", "metrics/evaluate.py",
+      'err["proj"][idx] = proj_v', 'err["proj"][idx] = proj_v * mspd_scale',
+      (f"{T_EVAL}::test_mspd_scaled_by_image_width",), "proj scaled like MSPD (BOP does not)"),
+    # -- ADD-S direction ----------------------------------------------------------------------------------------
+    M("adi_direction_pair", "metrics/pose_error.py",
+      "nn_dists, _ = cKDTree(pts_e).query(pts_g, k=1)", "nn_dists, _ = cKDTree(pts_g).query(pts_e, k=1)",
+      (f"{T_ORACLE}::test_adi_direction_per_pair_and_many",), "pe.adi: nearest GT point for each estimate point"),
+    M("adi_direction_many", "metrics/pose_error.py",
+      "out[i] = cKDTree(pts_e).query(pts_g, k=1)[0].mean()", "out[i] = cKDTree(pts_g).query(pts_e, k=1)[0].mean()",
+      (f"{T_ORACLE}::test_adi_direction_per_pair_and_many",), "pe.adi_many: reversed direction"),
+    M("adi_direction_fast", "metrics/adi_fast.py",
+      'R_e, t_e, R_g, t_g = _pairs(R_e, t_e, R_g, t_g, "adi_model_frame")',
+      'R_g, t_g, R_e, t_e = _pairs(R_e, t_e, R_g, t_g, "adi_model_frame")',
+      (f"{T_ORACLE}::test_adi_direction_fast_routes",),
+      "adi_model_frame: estimate and GT swapped (nearest GT point for each estimate point)"),
+    M("adi_direction_torch", "metrics/batched.py",
+      "torch.cdist(_pose(T_gt, pts), _pose(T_est, pts)).min(dim=-1)",
+      "torch.cdist(_pose(T_gt, pts), _pose(T_est, pts)).min(dim=-2)",
+      (f"{T_ORACLE}::test_adi_direction_torch_batched",), "adi_m: min over the GT points (reversed direction)"),
+    M("adi_direction_eval", "metrics/adi_fast.py",
+      'R_e, t_e, R_g, t_g = _pairs(R_e, t_e, R_g, t_g, "adi_for_matching")',
+      'R_g, t_g, R_e, t_e = _pairs(R_e, t_e, R_g, t_g, "adi_for_matching")',
+      (f"{T_EVAL}::test_adi_direction_decides_a_true_positive", f"{T_ORACLE}::test_adi_direction_fast_routes"),
+      "adi_for_matching (the evaluate path): estimate and GT swapped"),
+    # -- symmetry offsets ---------------------------------------------------------------------------------------
+    M("sym_offset_unrotated_pair", "metrics/pose_error.py",
+      "pts_g_sym = transform_pts_Rt(pts, R_g.dot(R_s[k]), R_g.dot(t_s[k]) + t_g)",
+      "pts_g_sym = transform_pts_Rt(pts, R_g.dot(R_s[k]), t_s[k] + t_g)",
+      (f"{T_ORACLE}::test_mssd_mspd_with_symmetry_offset_hand_values",), "pe.mssd: t_S added unrotated"),
+    M("sym_offset_unrotated_mspd_pair", "metrics/pose_error.py",
+      "proj_g_sym = project_pts(pts, K, R_g.dot(R_s[k]), R_g.dot(t_s[k]) + t_g)",
+      "proj_g_sym = project_pts(pts, K, R_g.dot(R_s[k]), t_s[k] + t_g)",
+      (f"{T_ORACLE}::test_mssd_mspd_with_symmetry_offset_hand_values",), "pe.mspd: t_S added unrotated"),
+    M("sym_offset_unrotated_many", "metrics/pose_error.py",
+      "return np.matmul(R_g, R_s), np.matmul(R_g, t_s) + t_g", "return np.matmul(R_g, R_s), t_s + t_g",
+      (f"{T_ORACLE}::test_mssd_mspd_with_symmetry_offset_hand_values",
+       f"{T_EVAL}::test_symmetry_with_translation_offset"),
+      "*_many / fused / evaluate: t_S added unrotated"),
+    M("sym_offset_metres_eval", "metrics/evaluate.py",
+      "np.asarray(info.symmetries_discrete, dtype=np.float64).reshape(-1, 4, 4),",
+      "np.asarray(info.symmetries_discrete, dtype=np.float64).reshape(-1, 4, 4) * "
+      "np.array([1, 1, 1, 0.001])[None, None, :],",
+      (f"{T_EVAL}::test_symmetry_with_translation_offset",), "evaluate: discrete symmetry offset read as metres"),
+    M("sym_continuous_offset_unrotated", "geometry/symmetry.py",
+      "cont_t.append(-R.dot(offset) + offset)", "cont_t.append(-offset + offset)",
+      (f"{T_EVAL}::test_symmetry_with_translation_offset",), "continuous symmetry: offset term not rotated"),
+    M("sym_offset_metres_mesh", "mesh/io.py",
+      "sym_d[:, :3, 3] *= scale", "pass",
+      ("tests/mesh/test_symmetry_units.py",), "load_objects: symmetry translation left in mm (model in m)"),
+]
+
+
+def _copy_src(dst: Path) -> None:
+    shutil.copytree(ROOT / "src", dst / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+
+
+def _run(tests, src: Path) -> tuple[int, str]:
+    env = dict(os.environ, PYTHONPATH=str(src))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--no-header", *tests]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def _first_failure(out: str) -> str:
+    for line in out.splitlines():
+        if line.startswith("E ") and line.strip() != "E":
+            return re.sub(r"\s+", " ", line[1:].strip())[:110]
+    for line in out.splitlines():
+        if line.startswith("FAILED") or line.startswith("ERROR"):
+            return line[:140]
+    return out.strip().splitlines()[-1][:140] if out.strip() else ""
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MUTATIONS if not argv or m.name in argv]
+    rows, bad = [], 0
+    with tempfile.TemporaryDirectory(prefix="iterpose-mut-") as tmp:
+        base = Path(tmp) / "base"
+        _copy_src(base)
+        probe = subprocess.run([sys.executable, "-c", "import iterpose; print(iterpose.__file__)"], cwd=ROOT,
+                               env=dict(os.environ, PYTHONPATH=str(base / "src")), capture_output=True, text=True)
+        if not probe.stdout.startswith(str(base)):
+            print(f"the copy of src/ is not the one imported: {probe.stdout} {probe.stderr}")
+            return 2
+        for m in chosen:
+            code, out = _run(m.tests, base / "src")
+            if code != 0:
+                rows.append((m, "BASELINE FAILS", _first_failure(out)))
+                bad += 1
+                continue
+            work = Path(tmp) / m.name
+            _copy_src(work)
+            f = work / "src" / "iterpose" / m.path
+            text = f.read_text()
+            if text.count(m.old) != 1:
+                rows.append((m, "SNIPPET NOT FOUND", f"{text.count(m.old)} occurrences in {m.path}"))
+                bad += 1
+                continue
+            f.write_text(text.replace(m.old, m.new))
+            # each test on its own must fail
+            results = [_run([t], work / "src") for t in m.tests]
+            caught = all(code != 0 for code, _ in results)
+            msgs = [_first_failure(out) if code else "passed" for code, out in results]
+            rows.append((m, "caught" if caught else "NOT CAUGHT", " / ".join(msgs)))
+            bad += not caught
+            shutil.rmtree(work)
+    print("| mutation | deliberate break | tests | result | failure seen |")
+    print("|---|---|---|---|---|")
+    for m, result, msg in rows:
+        tests = "<br>".join(t.split("::")[-1] if "::" in t else t for t in m.tests)
+        msg = msg.replace("|", "\\|")
+        print(f"| {m.name} | {m.what} (`{m.path}`) | {tests} | {result} | `{msg}` |")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
