@@ -37,6 +37,7 @@ class Mutation:
 M = Mutation
 T_EVAL = "tests/metrics/test_eval_thresholds.py"
 T_ORACLE = "tests/metrics/test_pose_error_oracles.py"
+T_PH = "tests/data/test_placeholders.py"
 
 MUTATIONS = [
     # -- thresholds: strict < on every path ---------------------------------------------------------------------
@@ -111,6 +112,43 @@ MUTATIONS = [
     M("sym_offset_metres_mesh", "mesh/io.py",
       "sym_d[:, :3, 3] *= scale", "pass",
       ("tests/mesh/test_symmetry_units.py",), "load_objects: symmetry translation left in mm (model in m)"),
+    # -- placeholders: every field ------------------------------------------------------------------------------
+    M("placeholder_mask_no_R", "data/results_csv.py",
+      "            & np.all(self.R == np.eye(3), axis=(1, 2))\n", "",
+      (f"{T_PH}::test_results_placeholder_needs_every_field",), "placeholder_mask ignores R (score and t only)"),
+    M("placeholder_mask_no_score", "data/results_csv.py",
+      "            (self.score == 0.0)\n            & np.all", "            np.all",
+      (f"{T_PH}::test_results_placeholder_needs_every_field",), "placeholder_mask ignores the score"),
+    M("placeholder_mask_any", "data/results_csv.py",
+      "            (self.score == 0.0)\n            & np.all(self.R == np.eye(3), axis=(1, 2))\n"
+      "            & np.all(self.t_mm == 0.0, axis=1)",
+      "            (self.score == 0.0)\n            | np.all(self.R == np.eye(3), axis=(1, 2))\n"
+      "            | np.all(self.t_mm == 0.0, axis=1)",
+      (f"{T_PH}::test_results_placeholder_needs_every_field",), "placeholder_mask: any field instead of all"),
+    M("placeholder_row_t_only", "data/results_csv.py",
+      "return self.score == 0.0 and bool(np.all(self.R == np.eye(3))) and bool(np.all(self.t_mm == 0.0))",
+      "return bool(np.all(self.t_mm == 0.0))",
+      (f"{T_PH}::test_results_placeholder_needs_every_field",), "ResultRow.is_placeholder: t = 0 only"),
+    M("gt_placeholder_any", "data/bop.py",
+      "is_placeholder=bool(np.all(t == -1.0)),", "is_placeholder=bool(np.any(t == -1.0)),",
+      (f"{T_PH}::test_gt_placeholder_needs_all_three_minus_ones",), "GT placeholder: any component -1"),
+    M("gt_placeholder_first", "data/bop.py",
+      "is_placeholder=bool(np.all(t == -1.0)),", "is_placeholder=bool(t[0] == -1.0),",
+      (f"{T_PH}::test_gt_placeholder_needs_all_three_minus_ones",), "GT placeholder: first component only"),
+    M("check_placeholder_any", "data/checks.py",
+      "if R is None or t is None or (t == -1).all():", "if R is None or t is None or (t == -1).any():",
+      (f"{T_PH}::test_gt_placeholder_needs_all_three_minus_ones",),
+      "dataset check skips the rotation test when any component of t is -1"),
+    # -- DeepIM perturbation in the camera frame ----------------------------------------------------------------
+    M("perturb_object_frame", "data/perturb.py",
+      "out[:, :3, :3] = R_delta @ T_co[:, :3, :3]", "out[:, :3, :3] = T_co[:, :3, :3] @ R_delta",
+      ("tests/data/test_perturb_frame.py::test_rotation_is_perturbed_in_the_camera_frame",),
+      "R' = R R_delta (object frame)"),
+    M("perturb_translation_object_frame", "data/perturb.py",
+      "out[:, :3, 3] = T_co[:, :3, 3] + dt.to(T_co)",
+      "out[:, :3, 3] = T_co[:, :3, 3] + (T_co[:, :3, :3] @ dt.to(T_co)[:, :, None])[:, :, 0]",
+      ("tests/data/test_perturb_frame.py::test_translation_noise_is_in_the_camera_frame",),
+      "t' = t + R dt (noise in the object frame)"),
 ]
 
 
