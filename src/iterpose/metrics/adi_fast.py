@@ -58,6 +58,10 @@ _SAFETY = 1e-9
 _DECISION_MARGIN = 1e-9
 #: Rotations whose singular values are within this of 1 are treated as proper (model-frame values are exact).
 _ORTHO_TOL = 1e-12
+#: Refine enough points to close 1.5x the distance to a decision (fewer rounds of nearest-neighbour queries) ...
+_REFINE_OVERSHOOT = 1.5
+#: ... and at least 1/20 of the unrefined points per round.
+_REFINE_MIN_FRACTION_INV = 20
 #: KD-tree queries of at least this many points use all cores (``workers=-1``); smaller ones stay on one thread.
 _PARALLEL_MIN = 2048
 _WORKERS = -1
@@ -278,67 +282,106 @@ def adi_for_matching(
     todo = np.nonzero(undecided)[0]
     if todo.size == 0:
         return values, exact
-    pts = index.pts
-    pts_T = np.ascontiguousarray(pts.T)
-    med_idx, med_assign = index.medium_idx, index.medium_assign
-    assign_T, dist_T = np.ascontiguousarray(med_assign.T), np.ascontiguousarray(index.medium_dist.T)  # [k, P]
+    pts_T = np.ascontiguousarray(index.pts.T)
     s_all = _singular_values(R_e[todo])
     R_inv = np.linalg.inv(R_e[todo])
     # s_max(A) for A = R_e^-1 R_g, with a margin (1 for proper rotations up to rounding).
     s_A = _singular_values(np.matmul(R_inv, R_g[todo]))[:, 0] * (1.0 + _SAFETY)
     for k, i in enumerate(todo.tolist()):
-        s_max, s_min = s_all[k, 0] * (1.0 + _SAFETY), s_all[k, 2] * (1.0 - _SAFETY)
-        proper = s_all[k, 0] / s_all[k, 2] - 1.0 <= _ORTHO_TOL
         p_g_T = R_g[i].dot(pts_T) + t_g[i].reshape(3, 1)  # bop's transform_pts_Rt, transposed
         q = (R_inv[k].dot(p_g_T - t_e[i].reshape(3, 1))).T  # [P, 3] model frame
-        # Per-point bounds from the exact nearest neighbours of the sample points (1-Lipschitz distance):
-        # d_i >= d_s - |q_i - q_s| >= d_s - s_max(A) |x_i - x_s| for the k nearest samples s, and
-        # d_i <= |q_i - x_nn(s)| for the nearest sample s (a candidate point).
-        d_s, j_s = index.tree.query(q[med_idx], k=1, workers=_WORKERS if med_idx.size >= _PARALLEL_MIN else 1)
-        lb = np.zeros(pts.shape[0])
-        for c in range(assign_T.shape[0]):  # max over the k samples, column by column (contiguous, no [P, k] temp)
-            np.maximum(lb, d_s[assign_T[c]] - s_A[k] * dist_T[c], out=lb)
-        j = j_s[med_assign[:, 0]]
-        diff = q - pts[j]
-        ub = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        lb[med_idx], ub[med_idx] = d_s, d_s
-        unrefined = np.ones(pts.shape[0], dtype=bool)
-        unrefined[med_idx] = False
-        while True:
-            lo, hi = s_min * lb.mean(), s_max * ub.mean()
-            if lo >= th_hi:
-                values[i] = lo
-                break
-            if hi < th_lo and not need[i]:
-                values[i] = hi
-                break
-            if not unrefined.any():
-                v = _exact_from_indices(index, R_e[i], t_e[i], p_g_T, j)
-                if proper:
-                    values[i], exact[i] = v, True
-                elif v < th_lo and not need[i]:
-                    values[i] = v
-                elif v / (s_max / s_min) >= th_hi:
-                    values[i] = v / (s_max / s_min)
-                else:
-                    values[i] = pe.adi_many(R_e[i : i + 1], t_e[i : i + 1], R_g[i : i + 1], t_g[i : i + 1], pts)[0]
-                    exact[i] = True
-                break
-            # Refine (exact nearest neighbour) the points with the widest bounds: enough of them to close the
-            # smaller of the two distances to a decision (with a 1.5x margin), all of them if a value is needed.
-            cand = np.nonzero(unrefined)[0]
-            if need[i]:
-                pick = cand
-            else:
-                gap = (ub - lb)[cand]
-                n_pts = lb.shape[0]
-                needed = min(ub.sum() - n_pts * th_lo / s_max, n_pts * th_hi / s_min - lb.sum())
-                order = np.argsort(gap)[::-1]
-                csum = np.cumsum(gap[order])
-                n_pick = int(np.searchsorted(csum, 1.5 * max(needed, 0.0))) + 1
-                pick = np.sort(cand[order[: max(n_pick, cand.size // 20, 1)]])  # file order: cache-friendly queries
-            d, jj = index.tree.query(q[pick], k=1, workers=_WORKERS if pick.size >= _PARALLEL_MIN else 1)
-            lb[pick], ub[pick], j[pick] = d, d, jj
-            unrefined[pick] = False
+        s_max, s_min = s_all[k, 0] * (1.0 + _SAFETY), s_all[k, 2] * (1.0 - _SAFETY)
+        bounds = _PointBounds.from_sample(index, q, s_A[k])
+        value = _decide_from_bounds(bounds, s_min, s_max, th_lo, th_hi, need[i])
+        while value is None and bounds.unrefined.any():
+            bounds.refine(index, q, _points_to_refine(bounds, s_min, s_max, th_lo, th_hi, need[i]))
+            value = _decide_from_bounds(bounds, s_min, s_max, th_lo, th_hi, need[i])
+        if value is not None:
+            values[i] = value
+        else:  # every nearest neighbour is exact
+            proper = s_all[k, 0] / s_all[k, 2] - 1.0 <= _ORTHO_TOL
+            values[i], exact[i] = _decide_from_neighbours(index, R_e[i], t_e[i], R_g[i], t_g[i], p_g_T, bounds.nearest,
+                                                          proper, s_min, s_max, th_lo, th_hi, need[i])
     return values, exact
 
+
+
+@dataclass(eq=False)
+class _PointBounds:
+    """Per-point bounds ``lower [P] <= d_i <= upper [P]`` of the distance from each GT-posed point (in the estimate's
+    model frame) to its nearest model point, with ``nearest [P]`` the index of a candidate model point (the exact
+    nearest one where ``unrefined`` is False). Arrays this module owns, tightened in place by :meth:`refine`."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    nearest: np.ndarray
+    unrefined: np.ndarray
+
+    @classmethod
+    def from_sample(cls, index: AdiIndex, q: np.ndarray, s_A: float) -> "_PointBounds":
+        """Bounds from the exact nearest neighbours of the sample points (distance is 1-Lipschitz):
+        ``d_i >= d_s - |q_i - q_s| >= d_s - s_max(A) |x_i - x_s|`` for the k nearest samples s, and
+        ``d_i <= |q_i - x_nn(s)|`` for the nearest sample s (a candidate point)."""
+        med_idx = index.medium_idx
+        assign_T, dist_T = np.ascontiguousarray(index.medium_assign.T), np.ascontiguousarray(index.medium_dist.T)
+        d_s, j_s = index.tree.query(q[med_idx], k=1, workers=_WORKERS if med_idx.size >= _PARALLEL_MIN else 1)
+        lower = np.zeros(index.pts.shape[0])
+        for c in range(assign_T.shape[0]):  # max over the k samples, column by column (contiguous, no [P, k] temp)
+            np.maximum(lower, d_s[assign_T[c]] - s_A * dist_T[c], out=lower)
+        nearest = j_s[index.medium_assign[:, 0]]
+        diff = q - index.pts[nearest]
+        upper = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        lower[med_idx], upper[med_idx] = d_s, d_s
+        unrefined = np.ones(index.pts.shape[0], dtype=bool)
+        unrefined[med_idx] = False
+        return cls(lower, upper, nearest, unrefined)
+
+    def refine(self, index: AdiIndex, q: np.ndarray, pick: np.ndarray) -> None:
+        """Exact nearest neighbours of the points ``pick``: their bounds become the exact distance."""
+        d, nearest = index.tree.query(q[pick], k=1, workers=_WORKERS if pick.size >= _PARALLEL_MIN else 1)
+        self.lower[pick], self.upper[pick], self.nearest[pick] = d, d, nearest
+        self.unrefined[pick] = False
+
+
+def _decide_from_bounds(bounds: _PointBounds, s_min: float, s_max: float, th_lo: float, th_hi: float,
+                        need_value: bool) -> float | None:
+    """A bound of ADI that decides the pair (a lower bound at or above the threshold, or an upper bound below it
+    when the value is not needed), or None while the bounds straddle the threshold."""
+    lower, upper = s_min * bounds.lower.mean(), s_max * bounds.upper.mean()
+    if lower >= th_hi:
+        return lower
+    if upper < th_lo and not need_value:
+        return upper
+    return None
+
+
+def _points_to_refine(bounds: _PointBounds, s_min: float, s_max: float, th_lo: float, th_hi: float,
+                      need_value: bool) -> np.ndarray:
+    """The unrefined points with the widest bounds: enough of them to close the smaller of the two distances to a
+    decision (with a 1.5x margin, and at least 1/20 of them), all of them if a value is needed; in file order
+    (cache-friendly queries)."""
+    cand = np.nonzero(bounds.unrefined)[0]
+    if need_value:
+        return cand
+    gap = (bounds.upper - bounds.lower)[cand]
+    n_pts = bounds.lower.shape[0]
+    needed = min(bounds.upper.sum() - n_pts * th_lo / s_max, n_pts * th_hi / s_min - bounds.lower.sum())
+    order = np.argsort(gap)[::-1]
+    csum = np.cumsum(gap[order])
+    n_pick = int(np.searchsorted(csum, _REFINE_OVERSHOOT * max(needed, 0.0))) + 1
+    return np.sort(cand[order[: max(n_pick, cand.size // _REFINE_MIN_FRACTION_INV, 1)]])
+
+
+def _decide_from_neighbours(index: AdiIndex, R_e, t_e, R_g, t_g, p_g_T: np.ndarray, nearest: np.ndarray, proper: bool,
+                            s_min: float, s_max: float, th_lo: float, th_hi: float, need_value: bool
+                            ) -> tuple[float, bool]:
+    """``(value, exact)`` once every nearest neighbour is exact: bop's value for a proper rotation; otherwise the
+    value scaled into a bound when that decides the pair, else bop's ADI computed directly."""
+    v = _exact_from_indices(index, R_e, t_e, p_g_T, nearest)
+    if proper:
+        return v, True
+    if v < th_lo and not need_value:
+        return v, False
+    if v / (s_max / s_min) >= th_hi:
+        return v / (s_max / s_min), False
+    return pe.adi_many(R_e[None], t_e[None], R_g[None], t_g[None], index.pts)[0], True

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from iterpose.geometry import projection_jacobian_se3
-from iterpose.refiners.rgb_lm.region import SignedDistance
+from iterpose.refiners.rgb_lm.region import CONTOUR_PHI, SignedDistance
 
 __all__ = ["LineTerms", "contour_line_terms"]
 
@@ -64,7 +64,7 @@ def contour_line_terms(Pf: torch.Tensor, sd: SignedDistance, X_cam: torch.Tensor
     """
     N, h, w = Pf.shape
     dev, dt = Pf.device, Pf.dtype
-    contour = (sd.phi == 0.5) & valid & sd.has_contour[:, None, None]
+    contour = (sd.phi == CONTOUR_PHI) & valid & sd.has_contour[:, None, None]
     nu, nv = sd.grad_u, sd.grad_v
     norm = torch.sqrt(nu * nu + nv * nv)
     contour &= norm > 1e-6

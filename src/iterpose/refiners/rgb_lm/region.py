@@ -25,9 +25,12 @@ import torch.nn.functional as F
 from iterpose.geometry import projection_jacobian_se3
 
 __all__ = ["color_histograms", "posteriors", "SignedDistance", "signed_distance", "RegionTerms", "region_terms",
-           "region_energy"]
+           "region_energy", "CONTOUR_PHI"]
 
 _EPS = 1e-6
+
+#: ``phi`` of a contour pixel: its centre lies half a pixel inside the silhouette's boundary.
+CONTOUR_PHI = 0.5
 
 
 def _bin_index(img: torch.Tensor, bins: int) -> torch.Tensor:
@@ -106,7 +109,7 @@ def signed_distance(mask: torch.Tensor) -> SignedDistance:
         lut = np.zeros(int(labels.max()) + 1, np.int64)
         lut[labels.reshape(-1)[flat]] = flat
         nearest[k] = lut[labels]
-        phi[k] = np.where(m[k] > 0, dist + 0.5, 0.5 - dist)
+        phi[k] = np.where(m[k] > 0, dist + CONTOUR_PHI, CONTOUR_PHI - dist)
     phi_t = torch.from_numpy(phi).to(dev)
     p = F.pad(phi_t[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
     gu = 0.5 * (p[:, 1:-1, 2:] - p[:, 1:-1, :-2])
