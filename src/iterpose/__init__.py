@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_objects", "ObjectModel", "errors"]
+__all__ = ["__version__", "load_objects", "load_refiner", "ObjectModel", "errors"]
 
 from iterpose import errors  # noqa: E402 (after the environment default above)
 
@@ -32,8 +32,15 @@ def load_objects(models_dir, unit: str = "mm", obj_ids=None):
     return _load_objects(models_dir, unit=unit, obj_ids=obj_ids)
 
 
+def load_refiner(path, objects=None, *, method=None, device="cpu"):
+    """Load a trained refiner from its weights file; see :func:`iterpose.refiners.load_refiner`."""
+    from iterpose.refiners.loading import load_refiner as _load_refiner  # noqa: PLC0415 (imports torch)
+
+    return _load_refiner(path, objects, method=method, device=device)
+
+
 #: sub-packages reachable as attributes (``iterpose.mesh``) without an explicit import, imported on first use
-_SUBPACKAGES = ("geometry", "mesh", "render", "data", "metrics", "refiners", "viz", "cli", "demo")
+_SUBPACKAGES = ("geometry", "mesh", "render", "data", "metrics", "refiners", "train", "viz", "cli", "demo")
 
 
 def __getattr__(name: str):

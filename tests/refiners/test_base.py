@@ -92,7 +92,7 @@ def test_iterations_argument(refiner, example_model):
 
 
 def test_registry_errors(example_model):
-    with pytest.raises(InvalidInputError, match="'repose' is not available yet"):
+    with pytest.raises(InvalidInputError, match="'repose' is learned and needs weights"):
         make_refiner("repose", {1: example_model})
     with pytest.raises(InvalidInputError, match="'deepim' is not available yet"):
         make_refiner("deepim", {1: example_model})

@@ -4,6 +4,7 @@
 """
 
 from iterpose.refiners.base import RefineOutput, Refiner, RefineStatus, RefineTimings, classify_initial_poses
+from iterpose.refiners.loading import load_refiner
 from iterpose.refiners.registry import METHODS, make_refiner
 from iterpose.refiners.rgb_lm import RgbLM, RgbLMConfig
 
@@ -17,4 +18,5 @@ __all__ = [
     "RgbLMConfig",
     "METHODS",
     "make_refiner",
+    "load_refiner",
 ]

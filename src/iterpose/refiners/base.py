@@ -88,6 +88,7 @@ class RefineTimings:
     Attributes:
         total_s: the whole call.
         prepare_s: validation, crops, histograms, occlusion masks.
+        features_s: image feature network (learned methods).
         render_s: rendering inside the iterations.
         terms_s: residuals, Jacobians and normal equations.
         solve_s: LM solves and pose updates.
@@ -96,6 +97,7 @@ class RefineTimings:
 
     total_s: float
     prepare_s: float = 0.0
+    features_s: float = 0.0
     render_s: float = 0.0
     terms_s: float = 0.0
     solve_s: float = 0.0
@@ -316,7 +318,8 @@ class Refiner(ABC):
             status[ok] = sub_status.to(torch.int8)
             timings = sub.timings
         total = time.perf_counter() - t0
-        timings = RefineTimings(total_s=total, prepare_s=timings.prepare_s, render_s=timings.render_s,
+        timings = RefineTimings(total_s=total, prepare_s=timings.prepare_s, features_s=timings.features_s,
+                                render_s=timings.render_s,
                                 terms_s=timings.terms_s, solve_s=timings.solve_s, accept_s=timings.accept_s)
         return RefineOutput(poses=poses, scores=scores, trace=trace, status=status.to(dev), timings=timings)
 

@@ -1,0 +1,90 @@
+"""``iterpose train --method repose --objects DIR|example --out RUN_DIR``: train a learned refiner on synthetic
+images of the objects (see :mod:`iterpose.train.trainer` for what RUN_DIR receives)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+__all__ = ["add_parser", "run", "load_training_objects"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train", help="train a learned refiner (repose) on synthetic images of your objects",
+        description="Train a learned refiner on on-the-fly synthetic scenes of the objects, with perturbed initial "
+                    "poses. Writes RUN_DIR/config.yaml, last.pt (every few minutes; --resume continues from it), "
+                    "final.pt (the weights for `iterpose refine --weights`), metrics.jsonl and TensorBoard logs. "
+                    "Several processes: torchrun --standalone --nproc_per_node N -m iterpose train ...")
+    p.add_argument("--method", required=True, choices=("repose",), help="the refiner to train")
+    p.add_argument("--objects", required=True,
+                   help="a BOP models folder (obj_XXXXXX.ply + models_info.json) or 'example' (the bundled object)")
+    p.add_argument("--unit", default="mm", choices=("mm", "cm", "m"), help="unit of the model files (default mm)")
+    p.add_argument("--out", type=Path, required=True, help="run directory (created)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="YAML file with settings to change (any subset of config.yaml's keys)")
+    p.add_argument("--steps", type=int, default=None, help="total steps (overrides the config)")
+    p.add_argument("--seed", type=int, default=None, help="seed (overrides the config)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch and numba (default: theirs; 1 is fastest on a busy machine)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def load_training_objects(spec: str, unit: str = "mm") -> dict:
+    """``{obj_id: ObjectModel}`` from a models folder, or ``{1: example_object()}`` for ``"example"``."""
+    if spec == "example":
+        from iterpose.mesh import example_object  # noqa: PLC0415
+
+        return {1: example_object()}
+    from iterpose.mesh import load_objects  # noqa: PLC0415
+
+    return load_objects(spec, unit=unit)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from iterpose.errors import InvalidInputError  # noqa: PLC0415
+    from iterpose.train import task_class  # noqa: PLC0415
+    from iterpose.train.config import TrainConfig, config_from_dict, load_config_file  # noqa: PLC0415
+    from iterpose.train.trainer import read_train_checkpoint, train  # noqa: PLC0415
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InvalidInputError(f"--threads must be >= 1, got {args.threads}.")
+        import numba  # noqa: PLC0415
+
+        torch.set_num_threads(args.threads)
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError("--device cuda: no CUDA device is available here; use --device cpu.")
+    task_cls = task_class(args.method)
+    base = TrainConfig(method=args.method, model=task_cls.model_config_cls())
+    last = args.out / "last.pt"
+    if args.resume and last.is_file():  # the run's own config is the base; --config may only repeat it
+        saved = read_train_checkpoint(last)["config"]
+        if saved.get("method") != args.method:
+            raise InvalidInputError(f"--resume: {args.out} is a {saved.get('method')!r} run, not {args.method!r}.")
+        base = config_from_dict(saved, task_cls.model_config_cls, base)
+    overrides = load_config_file(args.config) if args.config is not None else {}
+    overrides.setdefault("method", args.method)
+    if overrides["method"] != args.method:
+        raise InvalidInputError(f"--config {args.config} sets method {overrides['method']!r} but --method is "
+                                f"{args.method!r}.")
+    config = config_from_dict(overrides, task_cls.model_config_cls, base)
+    if args.steps is not None:
+        config = dataclasses.replace(config, steps=args.steps)
+    if args.seed is not None:
+        config = dataclasses.replace(config, seed=args.seed)
+    objects = load_training_objects(args.objects, args.unit)
+    result = train(task_cls, objects, config, args.out, resume=args.resume, device=args.device,
+                   progress=not args.no_progress)
+    if result.final_path is not None:
+        print(f"trained {args.method} to step {result.steps} in {result.wall_s:.0f} s ({result.samples_per_s:.1f} "
+              f"objects/s; {result.total_wall_s / 3600:.2f} h in all): weights {result.final_path}")
+    return 0

@@ -1,0 +1,45 @@
+"""`load_refiner`: a trained refiner from its weights file (the method comes from the checkpoint)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from iterpose.errors import InvalidInputError
+from iterpose.refiners.base import Refiner
+from iterpose.refiners.checkpoint import read_refiner_checkpoint
+
+__all__ = ["load_refiner"]
+
+
+def load_refiner(path: str | Path, objects: Mapping[int, object] | None = None, *, method: str | None = None,
+                 device: str = "cpu") -> Refiner:
+    """Load a learned refiner.
+
+    Args:
+        path: a weights file written by ``iterpose train`` (``RUN_DIR/final.pt``, ``weights/lmo-repose.pt``).
+        objects: optional ``{obj_id: ObjectModel}`` the refiner will be used on; each must be in the checkpoint's
+            object registry with the same mesh (else one error naming the objects).
+        method: the method the caller expects (e.g. ``--method repose``); a checkpoint of another method is an
+            error. ``None`` accepts any.
+        device: torch device of the network.
+
+    Raises:
+        MissingFileError, DataFormatError: no file, or a truncated / corrupted / foreign file (never a half-loaded
+            model).
+        InvalidInputError: the checkpoint's method is not ``method``, or its registry does not match ``objects``.
+    """
+    source = str(path)
+    ckpt = read_refiner_checkpoint(path)
+    found = ckpt["method"]
+    if method is not None and found != method:
+        raise InvalidInputError(f"weights file {source} holds a {found!r} model, but method {method!r} was asked "
+                                f"for; use --method {found} (or weights trained with --method {method}).")
+    if found == "repose":
+        from iterpose.refiners.repose import ReposeRefiner  # noqa: PLC0415
+
+        refiner = ReposeRefiner.from_checkpoint(ckpt, source, objects)
+    else:
+        raise InvalidInputError(f"weights file {source} holds a {found!r} model, which this version of iterpose "
+                                f"cannot run (known: 'repose').")
+    return refiner.to(device) if str(device) != "cpu" else refiner

@@ -1,0 +1,153 @@
+"""`ReposeRefiner`: the :class:`~iterpose.refiners.Refiner` interface around a trained :class:`ReposeNet`.
+
+One call runs the image network once per image, then the unrolled LM for all objects together (no gradients).
+Accept test (``config.accept_test``): the refined pose replaces the initial one only if it lowers the mean squared
+feature residual over the object's comparison window (the same pixels for both poses, the rendered background
+counting as 0); otherwise ``KEPT_INITIAL_WORSE``. A result that rotated more than :data:`MAX_ROTATION_DEG` or moved
+more than :data:`MAX_TRANSLATION_REL` diameters from the initial pose is ``DIVERGED`` (both keep the initial pose).
+
+Score (0..1): ``1 - sum |F_obs - F_rend|² / sum (|F_obs|² + |F_rend|²)`` over the rendered silhouette of the
+returned pose: 1 when the image features equal the rendered texture, 0 when they are unrelated or opposite.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import torch
+
+from iterpose.errors import DataFormatError, InvalidInputError
+from iterpose.geometry import rotation_angle
+from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineStatus, RefineTimings
+from iterpose.refiners.checkpoint import FORMAT_VERSION, check_registry
+from iterpose.refiners.proxy_mesh import ProxyMesh
+from iterpose.refiners.repose.config import ReposeConfig
+from iterpose.refiners.repose.model import ReposeNet
+
+__all__ = ["ReposeRefiner", "MAX_ROTATION_DEG", "MAX_TRANSLATION_REL", "render_meshes_to_dict",
+           "render_meshes_from_dict"]
+
+MAX_ROTATION_DEG = 60.0
+"""A refined pose rotated more than this from the initial one is treated as diverged (the LM's basin is far
+smaller: 5 steps of at most ``max_step_rot_rad`` each)."""
+MAX_TRANSLATION_REL = 1.0
+"""A refined pose moved more than this many object diameters is treated as diverged."""
+
+
+def render_meshes_to_dict(meshes: Mapping[int, ProxyMesh]) -> dict:
+    """The render meshes as a checkpoint entry ``{obj_id: {"vertices", "faces", "face_albedo", "diameter_m"}}``."""
+    return {int(k): {"vertices": m.vertices.clone(), "faces": m.faces.clone(), "face_albedo": m.face_albedo.clone(),
+                     "diameter_m": float(m.diameter_m)} for k, m in meshes.items()}
+
+
+def render_meshes_from_dict(data: dict, source: str) -> dict[int, ProxyMesh]:
+    """Inverse of :func:`render_meshes_to_dict`, with shape checks (DataFormatError naming ``source``)."""
+    out = {}
+    try:
+        for k, d in data.items():
+            v, f, a = d["vertices"], d["faces"], d["face_albedo"]
+            if v.dim() != 2 or v.shape[1] != 3 or f.dim() != 2 or f.shape[1] != 3 or a.shape != f.shape or \
+                    int(f.max()) >= v.shape[0] or int(f.min()) < 0:
+                raise ValueError(f"object {k}: inconsistent mesh arrays")
+            out[int(k)] = ProxyMesh(obj_id=int(k), vertices=v.float(), faces=f.long(), face_albedo=a.float(),
+                                    diameter_m=float(d["diameter_m"]))
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise DataFormatError(f"weights file {source}: the render meshes are damaged ({exc}).") from None
+    return out
+
+
+class ReposeRefiner(Refiner):
+    """RePOSE refinement with a trained :class:`ReposeNet` (use :func:`iterpose.load_refiner` to read weights).
+
+    Args:
+        net: the model (its objects are the refiner's objects); put in eval mode, on the device of the images.
+        objects: optional ``{obj_id: ObjectModel}`` (only checked by :func:`load_refiner`; diameters come from
+            the render meshes).
+    """
+
+    def __init__(self, net: ReposeNet, objects: Mapping[int, object] | None = None) -> None:
+        self.net = net.eval()
+        self.config: ReposeConfig = net.config
+        self.objects = MappingProxyType(dict(objects) if objects is not None else dict(net.meshes))
+        self.default_iterations = net.config.iterations
+        self.source: str | None = None
+
+    def to(self, device) -> "ReposeRefiner":
+        """A refiner whose network lives on ``device`` (a new object; this one is unchanged)."""
+        import copy  # noqa: PLC0415
+
+        net = copy.deepcopy(self.net).to(device)
+        out = ReposeRefiner(net, self.objects)
+        out.source = self.source
+        return out
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------
+
+    def checkpoint(self, registry: list[dict]) -> dict:
+        """The weights-file dict of this refiner (see :mod:`iterpose.refiners.checkpoint`)."""
+        return {"format_version": FORMAT_VERSION, "method": "repose", "config": self.config.to_dict(),
+                "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
+                "objects": registry, "meshes": render_meshes_to_dict(self.net.meshes)}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, source: str, objects: Mapping[int, object] | None = None
+                        ) -> "ReposeRefiner":
+        """Build from a checkpoint dict read by :func:`~iterpose.refiners.checkpoint.read_refiner_checkpoint`
+        (strict load; with ``objects``, the registry is checked against them and only they are refined)."""
+        if ckpt["method"] != "repose":
+            raise InvalidInputError(f"weights file {source} holds a {ckpt['method']!r} model, not a 'repose' one; "
+                                    f"use --method {ckpt['method']}.")
+        try:
+            config = ReposeConfig(**ckpt["config"])
+        except (TypeError, InvalidInputError) as exc:
+            raise DataFormatError(f"weights file {source}: its RePOSE config is not valid here ({exc}).") from None
+        meshes = render_meshes_from_dict(ckpt["meshes"], source)
+        if objects is not None:
+            check_registry(ckpt["objects"], objects, source)
+        net = ReposeNet(meshes, config)
+        try:
+            net.load_state_dict(ckpt["state_dict"], strict=True)
+        except RuntimeError as exc:
+            raise DataFormatError(f"weights file {source} does not fit its own RePOSE config: "
+                                  f"{str(exc).splitlines()[0][:300]}") from None
+        refiner = cls(net, {k: v for k, v in objects.items()} if objects is not None else None)
+        refiner.source = source
+        return refiner
+
+    # -- refining ------------------------------------------------------------------------------------------------
+
+    def _refine(self, batch: RefineBatch, iterations: int) -> RefineOutput:
+        t0 = time.perf_counter()
+        dev = batch.images.device
+        net = self.net
+        T0 = batch.init_poses.to(dev, torch.float32)
+        ids = [int(i) for i in batch.object_ids.tolist()]
+        with torch.no_grad():
+            F_img = net.features(batch.images.to(torch.float32))
+            t_feat = time.perf_counter()
+            net.reset_timings()
+            trace = net.refine_features(F_img, tuple(batch.images.shape[-2:]), batch.K, ids, T0,
+                                        batch.image_index, iterations)
+        t_lm = time.perf_counter()
+        T = trace.poses[-1]
+        diam = torch.tensor([net.meshes[i].diameter_m for i in ids], device=dev, dtype=torch.float64)
+        rot = rotation_angle(T[:, :3, :3].double() @ T0[:, :3, :3].double().transpose(1, 2)) * 180.0 / math.pi
+        moved = (T[:, :3, 3] - T0[:, :3, 3]).double().norm(dim=1)
+        diverged = ~torch.isfinite(T).all(dim=(1, 2)) | (rot > MAX_ROTATION_DEG) | (moved > MAX_TRANSLATION_REL * diam)
+        worse = ~(trace.cost_final < trace.cost_init) if self.config.accept_test else torch.zeros_like(diverged)
+        status = torch.full((len(ids),), int(RefineStatus.OK), dtype=torch.int8, device=dev)
+        status[worse] = int(RefineStatus.KEPT_INITIAL_WORSE)
+        status[diverged] = int(RefineStatus.DIVERGED)
+        keep = status != int(RefineStatus.OK)
+        poses = torch.where(keep[:, None, None], T0, T)
+        scores = torch.where(keep, trace.score_init, trace.score)
+        t_end = time.perf_counter()
+        tm = net.timings
+        timings = RefineTimings(total_s=t_end - t0, prepare_s=t_lm - t_feat - tm["render_s"] - tm["lm_s"],
+                                features_s=t_feat - t0, render_s=tm["render_s"], terms_s=tm["lm_s"],
+                                accept_s=t_end - t_lm)
+        return RefineOutput(poses=poses, scores=scores, trace=torch.stack(trace.poses), status=status,
+                            timings=timings)
