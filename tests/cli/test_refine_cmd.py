@@ -116,6 +116,8 @@ def test_unavailable_methods_and_weights(tiny, tmp_path, capsys):
     root, init = tiny
     out = tmp_path / "out.csv"
     assert main(["refine", str(root), str(init), "--out", str(out), "--method", "repose"]) == 2
+    assert "needs weights" in capsys.readouterr().err
+    assert main(["refine", str(root), str(init), "--out", str(out), "--method", "deepim"]) == 2
     assert "not available yet" in capsys.readouterr().err
     assert main(["refine", str(root), str(init), "--out", str(out), "--weights", "x.pt"]) == 2
     assert "takes no weights" in capsys.readouterr().err

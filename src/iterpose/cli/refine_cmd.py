@@ -17,7 +17,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "refine",
-        help="refine the poses of a BOP results CSV (rgb-lm; repose and deepim when available)",
+        help="refine the poses of a BOP results CSV (rgb-lm, repose; deepim when available)",
         description="Refine every estimate of a BOP19 results CSV on a BOP dataset and write a results CSV with "
                     "the same rows (refined R and t, score, per-image time).",
     )
@@ -66,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise MissingFileError(f"--out {out}: folder {out.parent} does not exist; create it first.")
     if args.method != "rgb-lm" or args.weights is not None:
-        make_refiner(args.method, {}, weights=args.weights)  # raises the method's "not available" / weights error
+        # fails fast (before reading the dataset) on a method not available, missing or misplaced weights, a
+        # damaged weights file or weights of another method; the registry is checked below, with the models
+        make_refiner(args.method, {}, weights=args.weights)
     dataset = BopDataset(args.dataset, split=args.split)
     init = read_results_csv(args.init_csv)
     needed = sorted(set(init.obj_id.tolist()))
@@ -74,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     present = [i for i in needed if (models_dir / f"obj_{i:06d}.ply").is_file()]
     check_refine_inputs(dataset, init, present, what=f"{args.init_csv}")
     objects = load_objects(models_dir, obj_ids=present) if present else {}
-    refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations)
+    refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations,
+                           device=args.device)
     on_image = None if args.viz is None else _overlay_writer(Path(args.viz), refiner.objects)
     result = refine_results(dataset, init, refiner, device=args.device, iterations=args.iterations,
                             progress=not args.no_progress, on_image=on_image, bop_pixel_shift=args.bop_pixel_shift)
