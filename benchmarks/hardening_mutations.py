@@ -38,6 +38,7 @@ M = Mutation
 T_EVAL = "tests/metrics/test_eval_thresholds.py"
 T_ORACLE = "tests/metrics/test_pose_error_oracles.py"
 T_PH = "tests/data/test_placeholders.py"
+T_LM = "tests/refiners/test_rgb_lm_accept_occlusion.py"
 
 MUTATIONS = [
     # -- thresholds: strict < on every path ---------------------------------------------------------------------
@@ -149,6 +150,30 @@ MUTATIONS = [
       "out[:, :3, 3] = T_co[:, :3, 3] + (T_co[:, :3, :3] @ dt.to(T_co)[:, :, None])[:, :, 0]",
       ("tests/data/test_perturb_frame.py::test_translation_noise_is_in_the_camera_frame",),
       "t' = t + R dt (noise in the object frame)"),
+    # -- RGB-LM accept test and occlusion -----------------------------------------------------------------------
+    M("accept_no_energy", "refiners/rgb_lm/refiner.py",
+      "ok = e < e_init - cfg.accept_margin", "ok = torch.ones_like(e, dtype=torch.bool)",
+      (f"{T_LM}::test_each_accept_criterion_on_its_own[energy-rejects]",), "accept test without its energy criterion"),
+    M("accept_energy_flipped", "refiners/rgb_lm/refiner.py",
+      "ok = e < e_init - cfg.accept_margin", "ok = e > e_init - cfg.accept_margin",
+      (f"{T_LM}::test_each_accept_criterion_on_its_own[both-pass]",), "energy criterion compares the wrong way"),
+    M("accept_no_edge", "refiners/rgb_lm/refiner.py",
+      "        if edge_init is not None:\n            ok &= self._edge_strength(",
+      "        if False:\n            ok &= self._edge_strength(",
+      (f"{T_LM}::test_each_accept_criterion_on_its_own[edge-rejects]",), "accept test without its edge criterion"),
+    M("accept_edge_flipped", "refiners/rgb_lm/refiner.py",
+      ">= cfg.accept_edge_ratio * edge_init", "<= cfg.accept_edge_ratio * edge_init",
+      (f"{T_LM}::test_each_accept_criterion_on_its_own[edge-passes]",), "edge criterion compares the wrong way"),
+    M("occlusion_ignored", "refiners/rgb_lm/refiner.py",
+      "valid = inside & ~occluded", "valid = inside",
+      (f"{T_LM}::test_back_object_is_not_penalised_by_the_front_one",), "occlusion mask computed but not applied"),
+    M("occlusion_no_depth", "refiners/rgb_lm/refiner.py",
+      "front = in_others.mask & (~r0.mask[others_dev] | (in_others.depth_m < r0.depth_m[others_dev]))",
+      "front = in_others.mask",
+      (f"{T_LM}::test_occlusion_masks_front_and_back",), "any other object's pixel occludes, whatever its depth"),
+    M("occlusion_depth_flipped", "refiners/rgb_lm/refiner.py",
+      "(in_others.depth_m < r0.depth_m[others_dev])", "(in_others.depth_m > r0.depth_m[others_dev])",
+      (f"{T_LM}::test_occlusion_masks_front_and_back",), "occlusion depth test reversed (behind occludes)"),
 ]
 
 
