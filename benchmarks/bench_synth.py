@@ -103,6 +103,8 @@ def main() -> int:
 
     from iterpose.data import synth as S
     from iterpose.data.synth_dataset import SynthPoseDataset
+    from iterpose.data.synth_layout import layout
+    from iterpose.data.synth_render import render_instances
     from iterpose.data.synth_writer import DEPTH_SCALE, _write_image
 
     objects, source = objects_for(args.data)
@@ -121,9 +123,10 @@ def main() -> int:
         # the same steps one by one (one layout attempt; generate_prepared may redraw when targets are hidden)
         rng = S.scene_rng(0, k)
         t0 = time.perf_counter()
-        inst = S._layout(meshes, cfg, rng, True)
+        inst = layout(meshes, cfg, rng, True)
         t1 = time.perf_counter()
-        ren = S._render(inst, sum(i.target_index >= 0 for i in inst), cfg, np.array([0.0, 0.0, -1.0]), 0.5, 0.5)
+        n_targets = sum(i.target_index >= 0 for i in inst)
+        ren = render_instances(inst, n_targets, cfg, np.array([0.0, 0.0, -1.0]), 0.5, 0.5)
         t2 = time.perf_counter()
         img = S._background(cfg, rng)
         on = ren.instance >= 0

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from iterpose._atomic import atomic_write_bytes, atomic_write_text
 from iterpose.data.images import encode_image
-from iterpose.errors import InvalidInputError, MissingFileError, ShapeError
+from iterpose.errors import InvalidInputError, ShapeError
 
 __all__ = [
     "atomic_write_bytes",
@@ -47,39 +46,7 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    Raises:
-        MissingFileError: the destination folder does not exist.
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise MissingFileError(f"cannot write {path}: folder {path.parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def atomic_write_text(path, text: str) -> Path:
-    """:func:`atomic_write_bytes` of UTF-8 text (``"\\n"`` line ends kept as is)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+# atomic_write_bytes / atomic_write_text live in iterpose._atomic (the mesh layer writes PLY files with them).
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -51,10 +51,11 @@ from iterpose.data.bop_writer import (
 from iterpose.data.synth import SynthConfig, SynthScene, generate_prepared, prepare_objects, scene_rng
 from iterpose.data.units import MM_PER_M, T_co_to_Rt_mm
 from iterpose.errors import DataFormatError, InvalidInputError
+from iterpose.mesh.io import save_ply  # noqa: F401 (its home is mesh.io; importable here as before)
 from iterpose.mesh.model import ObjectModel
 from iterpose.mesh.models_info import compute_model_info, save_models_info
 
-__all__ = ["DEPTH_SCALE", "TARGET_MIN_VISIB", "SynthWriteReport", "save_ply", "write_models", "write_synth_dataset"]
+__all__ = ["DEPTH_SCALE", "TARGET_MIN_VISIB", "SynthWriteReport", "write_models", "write_synth_dataset"]
 
 DEPTH_SCALE = 0.1
 """Millimetres per stored depth unit: 0.1 mm resolution, 6.5535 m maximum."""
@@ -82,39 +83,6 @@ class SynthWriteReport:
     n_instances: int
     n_targets: int
     seconds: float
-
-
-def save_ply(path, model: ObjectModel, unit: str = "mm") -> Path:
-    """Write ``model`` as an ASCII BOP-style PLY (x y z nx ny nz red green blue, triangles), atomically.
-
-    Args:
-        path: destination ``.ply``.
-        model: the object (metres); normals are computed when it has none, colours are 0.7 gray when none.
-        unit: unit of the written coordinates: "mm" (BOP), "cm" or "m".
-
-    Returns:
-        ``path``. Reading it back with ``load_mesh(path, unit=unit)`` gives the vertices to 1e-6 m (``%.6f`` in mm).
-    """
-    from iterpose.data.synth import _mesh_arrays
-
-    scale = {"mm": 1000.0, "cm": 100.0, "m": 1.0}.get(unit)
-    if scale is None:
-        raise InvalidInputError(f"save_ply: unit={unit!r} is not one of 'mm', 'cm', 'm'")
-    arr = _mesh_arrays(model)
-    v = arr.vertices * scale
-    n = arr.normals.astype(np.float64)
-    c = np.clip(np.round(arr.colors.astype(np.float64) * 255.0), 0, 255).astype(np.int64)
-    header = (
-        "ply\nformat ascii 1.0\ncomment written by iterpose (unit: {unit})\n"
-        f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
-        "property float nx\nproperty float ny\nproperty float nz\n"
-        "property uchar red\nproperty uchar green\nproperty uchar blue\n"
-        f"element face {len(arr.faces)}\nproperty list uchar int vertex_indices\nend_header\n"
-    ).replace("{unit}", unit)
-    rows = [f"{a:.6f} {b:.6f} {z:.6f} {p:.6f} {q:.6f} {r:.6f} {x} {y} {w}"
-            for (a, b, z), (p, q, r), (x, y, w) in zip(v.tolist(), n.tolist(), c.tolist())]
-    faces = [f"3 {i} {j} {k}" for i, j, k in arr.faces.tolist()]
-    return atomic_write_text(path, header + "\n".join(rows + faces) + "\n")
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

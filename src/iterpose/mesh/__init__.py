@@ -14,7 +14,9 @@ from iterpose._lazy import lazy_exports
 _EXPORTS = {
     "ObjectModel": "model",
     "ContinuousSymmetry": "model",
+    "vertex_normals": "model",
     "load_mesh": "io",
+    "save_ply": "io",
     "load_objects": "io",
     "load_points_mm": "ply_points",
     "ModelInfo": "models_info",

@@ -19,7 +19,8 @@ import torch
 
 from iterpose.data.units import UNIT_TO_M, mm_from_m  # the one unit table (NumPy-only leaf module); re-exported
 from iterpose.errors import DataFormatError, InvalidInputError, IterposeError, MeshError, MissingFileError, UnitError
-from iterpose.mesh.model import ContinuousSymmetry, ObjectModel
+from iterpose._atomic import atomic_write_text
+from iterpose.mesh.model import ContinuousSymmetry, ObjectModel, vertex_normals
 from iterpose.mesh.models_info import ModelInfo, load_models_info, pts_diameter
 from iterpose.mesh.ply_points import load_points_mm  # re-exported (lives in a torch-free module)
 
@@ -31,6 +32,7 @@ __all__ = [
     "load_mesh",
     "load_points_mm",
     "load_objects",
+    "save_ply",
     "obj_id_from_path",
     "mesh_files_by_id",
 ]
@@ -432,3 +434,53 @@ def load_objects(
         oid: load_mesh(p, obj_id=oid, unit=unit, models_info=None if infos is None else infos[oid])
         for oid, p in sorted(files.items())
     }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+#: Albedo written for a model without vertex colours (mid grey).
+SAVE_PLY_DEFAULT_GREY = 0.7
+
+
+def save_ply(path, model: ObjectModel, unit: str = "mm") -> Path:
+    """Write ``model`` as an ASCII BOP-style PLY (x y z nx ny nz red green blue, triangles), atomically.
+
+    Args:
+        path: destination ``.ply``.
+        model: the object (metres); normals are computed when it has none (:func:`~iterpose.mesh.model.
+            vertex_normals`), colours are :data:`SAVE_PLY_DEFAULT_GREY` when none.
+        unit: unit of the written coordinates: "mm" (BOP), "cm" or "m" (:data:`UNIT_TO_M`).
+
+    Returns:
+        ``path``. Reading it back with ``load_mesh(path, unit=unit)`` gives the vertices to 1e-6 m (``%.6f`` in mm).
+
+    Raises:
+        InvalidInputError: an unknown ``unit``.
+    """
+    if unit not in UNIT_TO_M:
+        raise InvalidInputError(f"save_ply: unit={unit!r} is not one of {sorted(UNIT_TO_M)}")
+    vertices_f32 = model.vertices.detach().cpu()
+    faces = model.faces.detach().cpu().long()
+    v = vertices_f32.double().numpy() * (1.0 / UNIT_TO_M[unit])  # exactly 1000, 100 or 1
+    if model.vertex_normals is not None:
+        n = model.vertex_normals.detach().cpu().float().numpy()
+    else:
+        n = vertex_normals(vertices_f32.float(), faces).numpy()
+    if model.vertex_colors is not None:
+        colors = model.vertex_colors.detach().cpu().float().numpy()
+    else:
+        colors = np.full((v.shape[0], 3), SAVE_PLY_DEFAULT_GREY, np.float32)
+    c = np.clip(np.round(colors.astype(np.float64) * 255.0), 0, 255).astype(np.int64)
+    header = (
+        "ply\nformat ascii 1.0\ncomment written by iterpose (unit: {unit})\n"
+        f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
+        "property float nx\nproperty float ny\nproperty float nz\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+        f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n"
+    ).replace("{unit}", unit)
+    rows = [f"{a:.6f} {b:.6f} {z:.6f} {p:.6f} {q:.6f} {r:.6f} {x} {y} {w}"
+            for (a, b, z), (p, q, r), (x, y, w) in zip(v.tolist(), n.astype(np.float64).tolist(), c.tolist())]
+    face_rows = [f"3 {i} {j} {k}" for i, j, k in faces.numpy().tolist()]
+    return atomic_write_text(path, header + "\n".join(rows + face_rows) + "\n")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["ObjectModel", "ContinuousSymmetry"]
+__all__ = ["ObjectModel", "ContinuousSymmetry", "vertex_normals"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +111,12 @@ class ObjectModel:
             f"diameter_m={self.diameter_m:.4f}, colors={self.vertex_colors is not None}, "
             f"symmetric={self.is_symmetric}, device={self.device})"
         )
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted vertex normals ``[V, 3]`` (unit, 0 for unused vertices) of ``vertices [V, 3]``,
+    ``faces [F, 3]``, oriented by the face winding (counter-clockwise seen from outside)."""
+    tri = vertices[faces]
+    fn = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    n = torch.zeros_like(vertices).index_add_(0, faces.reshape(-1), fn.repeat_interleave(3, dim=0))
+    return n / n.norm(dim=-1, keepdim=True).clamp_min(1e-20)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from iterpose.errors import InvalidInputError, ShapeError
+from iterpose.mesh.model import vertex_normals  # re-exported (lives with the mesh)
 from iterpose.render._checks import check_crop, check_K, check_size, check_T_co
 from iterpose.render.interpolate import interpolate
 from iterpose.render.raster import Raster, rasterize
@@ -66,15 +67,6 @@ class SceneRender:
     instance_id: torch.Tensor
     mask_full: torch.Tensor
     mask_visible: torch.Tensor
-
-
-def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """Area-weighted vertex normals ``[V, 3]`` (unit, 0 for unused vertices) of ``vertices [V, 3]``,
-    ``faces [F, 3]``, oriented by the face winding (counter-clockwise seen from outside)."""
-    tri = vertices[faces]
-    fn = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n = torch.zeros_like(vertices).index_add_(0, faces.reshape(-1), fn.repeat_interleave(3, dim=0))
-    return n / n.norm(dim=-1, keepdim=True).clamp_min(1e-20)
 
 
 def _check_models(models: Sequence["ObjectModel"], n: int, fn: str) -> None:
