@@ -15,7 +15,7 @@ from iterpose.errors import IterposeError
 
 __all__ = ["main", "build_parser"]
 
-VERB_MODULES = ("demo", "check", "eval", "viz", "synth", "refine", "train")
+VERB_MODULES = ("demo", "check", "eval", "viz", "synth", "refine", "train", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
