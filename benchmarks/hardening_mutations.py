@@ -39,6 +39,7 @@ T_EVAL = "tests/metrics/test_eval_thresholds.py"
 T_ORACLE = "tests/metrics/test_pose_error_oracles.py"
 T_PH = "tests/data/test_placeholders.py"
 T_LM = "tests/refiners/test_rgb_lm_accept_occlusion.py"
+T_VIZ = "tests/cli/test_viz_end_to_end.py"
 
 MUTATIONS = [
     # -- thresholds: strict < on every path ---------------------------------------------------------------------
@@ -174,6 +175,24 @@ MUTATIONS = [
     M("occlusion_depth_flipped", "refiners/rgb_lm/refiner.py",
       "(in_others.depth_m < r0.depth_m[others_dev])", "(in_others.depth_m > r0.depth_m[others_dev])",
       (f"{T_LM}::test_occlusion_masks_front_and_back",), "occlusion depth test reversed (behind occludes)"),
+    # -- iterpose viz end to end --------------------------------------------------------------------------------
+    M("viz_bgr", "viz/overlay.py",
+      "cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)", "image_rgb",
+      (f"{T_VIZ}::test_contour_pixels_lie_on_the_outline[refined]",), "PNG written without RGB -> BGR"),
+    M("viz_R_transposed", "viz/dataset.py",
+      "Rt_mm_to_T_co(results.R[rows], results.t_mm[rows])",
+      "Rt_mm_to_T_co(results.R[rows].transpose(0, 2, 1), results.t_mm[rows])",
+      (f"{T_VIZ}::test_contour_pixels_lie_on_the_outline[refined]",), "results drawn with R transposed"),
+    M("viz_t_cm", "viz/dataset.py",
+      "Rt_mm_to_T_co(results.R[rows], results.t_mm[rows])", "Rt_mm_to_T_co(results.R[rows], results.t_mm[rows] / 10)",
+      (f"{T_VIZ}::test_contour_pixels_lie_on_the_outline[refined]",), "results' t read in the wrong unit (cm)"),
+    M("viz_init_rows", "viz/dataset.py",
+      "Rt_mm_to_T_co(init.R[irows], init.t_mm[irows])", "Rt_mm_to_T_co(results.R[rows], results.t_mm[rows])",
+      (f"{T_VIZ}::test_contour_pixels_lie_on_the_outline[init]",), "initial poses drawn from the results' rows"),
+    M("viz_filled", "viz/overlay.py",
+      "tuple(int(c) for c in layer.color), layer.thickness, cv2.LINE_AA)",
+      "tuple(int(c) for c in layer.color), -1, cv2.LINE_AA)",
+      (f"{T_VIZ}::test_contour_pixels_lie_on_the_outline[gt]",), "silhouettes filled instead of outlined"),
 ]
 
 
