@@ -129,6 +129,13 @@ def test_cli_train_and_resume(tmp_path, capsys):
     assert main(["train", "--method", "repose", "--objects", "example", "--out", str(run), "--steps", "3",
                  "--resume", "--no-progress"]) == 0
     assert read_train_checkpoint(run / "last.pt")["step"] == 3
+    exported = tmp_path / "w" / "step3.pt"
+    assert main(["train", "--method", "repose", "--objects", "example", "--out", str(run), "--export",
+                 str(exported)]) == 0
+    assert "at step 3" in capsys.readouterr().out
+    net = load_refiner(exported).net
+    for k, v in read_train_checkpoint(run / "last.pt")["weights"].items():
+        assert torch.equal(net.state_dict()[k], v), k
 
 
 @pytest.mark.parametrize("content, fragment", [

@@ -28,6 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed (overrides the config)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--export", type=Path, default=None, metavar="FILE",
+                   help="do not train: write the weights file of --out's last.pt (a running or stopped run) to FILE")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch and numba (default: theirs; 1 is fastest on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from iterpose.errors import InvalidInputError  # noqa: PLC0415
     from iterpose.train import task_class  # noqa: PLC0415
     from iterpose.train.config import TrainConfig, config_from_dict, load_config_file  # noqa: PLC0415
-    from iterpose.train.trainer import read_train_checkpoint, train  # noqa: PLC0415
+    from iterpose.train.trainer import export_weights, read_train_checkpoint, train  # noqa: PLC0415
 
     if args.threads is not None:
         if args.threads < 1:
@@ -64,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("--device cuda: no CUDA device is available here; use --device cpu.")
     task_cls = task_class(args.method)
+    if args.export is not None:
+        step = export_weights(task_cls, load_training_objects(args.objects, args.unit), args.out, args.export)
+        print(f"weights of {args.out} at step {step} written to {args.export}")
+        return 0
     base = TrainConfig(method=args.method, model=task_cls.model_config_cls())
     last = args.out / "last.pt"
     if args.resume and last.is_file():  # the run's own config is the base; --config may only repeat it

@@ -39,7 +39,7 @@ from iterpose.errors import DataFormatError, InvalidInputError
 from iterpose.refiners.checkpoint import save_checkpoint_atomic
 from iterpose.train.config import TrainConfig, config_to_dict
 
-__all__ = ["train", "TrainResult", "read_train_checkpoint", "TRAIN_FORMAT_VERSION"]
+__all__ = ["train", "export_weights", "TrainResult", "read_train_checkpoint", "TRAIN_FORMAT_VERSION"]
 
 TRAIN_FORMAT_VERSION = 1
 
@@ -268,6 +268,26 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
     wall = time.perf_counter() - t_call
     return TrainResult(steps=state["step"], last_path=last_path, final_path=final_path if dist.rank == 0 else None,
                        wall_s=wall, total_wall_s=prior_wall + wall, samples_per_s=samples / max(wall, 1e-9))
+
+
+def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path, model_config_cls=None
+                   ) -> int:
+    """Write the weights file of a run's ``last.pt`` (e.g. of a run that is still going or was stopped) to
+    ``out_path``, atomically; returns the step it holds. The run's own config is used."""
+    from iterpose.train.config import config_from_dict  # noqa: PLC0415
+
+    last = Path(run_dir) / "last.pt"
+    if not last.is_file():
+        raise InvalidInputError(f"--export: {run_dir} has no last.pt.")
+    ckpt = read_train_checkpoint(last)
+    if ckpt["method"] != task_cls.method:
+        raise InvalidInputError(f"--export: {run_dir} is a {ckpt['method']!r} run, not {task_cls.method!r}.")
+    config = config_from_dict(ckpt["config"], model_config_cls or task_cls.model_config_cls)
+    task = task_cls(objects, config)
+    model = task.build_model()
+    model.load_state_dict(ckpt["weights"], strict=True)
+    save_checkpoint_atomic(task.export(model), out_path)
+    return int(ckpt["step"])
 
 
 def _main_thread() -> bool:
