@@ -37,18 +37,19 @@ def point_matching_error(T_est: torch.Tensor, T_gt: torch.Tensor, points: torch.
 
 def trace_pose_loss(poses: list, T_gt: torch.Tensor, points: torch.Tensor, diameter: torch.Tensor,
                     symmetric: torch.Tensor, iteration_weight: float, max_rel_error: float
-                    ) -> tuple[torch.Tensor, list[float]]:
+                    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Pose loss over an unrolled refinement: final error + ``iteration_weight`` x the mean of the intermediate
     ones, each the point-matching error in diameters, growing only logarithmically beyond ``max_rel_error`` (a
     diverged sample neither dominates the batch nor loses its gradient), averaged over objects.
 
-    Returns ``(loss, [mean relative error after each iteration, poses[0] included])``.
+    Returns ``(loss, [relative error [N] after each iteration, poses[0] included (detached, unsaturated)])``.
     """
-    errs = [_saturate(point_matching_error(T, T_gt, points, symmetric) / diameter, max_rel_error) for T in poses]
+    rel = [point_matching_error(T, T_gt, points, symmetric) / diameter for T in poses]
+    errs = [_saturate(e, max_rel_error) for e in rel]
     loss = errs[-1].mean()
     if len(errs) > 2 and iteration_weight > 0:
         loss = loss + iteration_weight * torch.stack([e.mean() for e in errs[1:-1]]).mean()
-    return loss, [float(e.detach().mean()) for e in errs]
+    return loss, [e.detach() for e in rel]
 
 
 def _saturate(err: torch.Tensor, knee: float) -> torch.Tensor:

@@ -66,7 +66,10 @@ class ReposeTask:
         feat_loss = self.feature_consistency(model, F_img, batch, trace.windows)
         loss = pose_loss + cfg.loss.feature_weight * feat_loss
         stats = {"loss": float(loss.detach()), "pose_loss": float(pose_loss.detach()),
-                 "feature_loss": float(feat_loss.detach()), "err_init": errs[0], "err_final": errs[-1],
+                 "feature_loss": float(feat_loss.detach()), "err_init": float(errs[0].clamp(max=1).mean()),
+                 "err_final": float(errs[-1].clamp(max=1).mean()),
+                 "recall_init": float((errs[0] < 0.1).float().mean()),
+                 "recall_final": float((errs[-1] < 0.1).float().mean()),
                  "lambda": float(trace.lambdas.mean()) if trace.lambdas.numel() else 0.0,
                  "objects": float(len(batch.object_ids))}
         return loss, stats
