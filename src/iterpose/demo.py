@@ -20,10 +20,11 @@ import torch
 
 from iterpose.data.backgrounds import procedural_background
 from iterpose.data.perturb import PerturbConfig, perturb_poses
+from iterpose.data.units import mm_from_m
 from iterpose.geometry import look_at_T_co
 from iterpose.mesh import example_object
 from iterpose.metrics.batched import add_m, proj_px, re_deg, te_m
-from iterpose.refiners import RgbLM, RgbLMConfig
+from iterpose.refiners import RefineStatus, RgbLM, RgbLMConfig
 from iterpose.render import render_objects
 from iterpose.viz import iteration_strip, refinement_overlay, save_png
 
@@ -69,12 +70,36 @@ class DemoResult:
         overlay_png: path of the overlay picture (initial red, refined blue, ground truth green).
         strip_png: path of the per-iteration strip of the first object.
         seconds_per_object: wall time of the refine call divided by the number of objects.
+        headline: one line saying what was refined (the object or the image) and how.
+        object_names: a label per object, in the order of ``errors``' lists.
+        status: the :class:`~iterpose.refiners.RefineStatus` name of each object.
     """
 
     errors: dict[str, list[PoseErrors]]
     overlay_png: Path
     strip_png: Path
     seconds_per_object: float
+    headline: str = ""
+    object_names: tuple = ()
+    status: tuple = ()
+
+    def format(self) -> str:
+        """The demo's report as text (what ``iterpose demo`` prints): the headline, the error table (or a note
+        without ground truth) and where the pictures are."""
+        lines = [self.headline]
+        if self.errors.get("init"):
+            lines.append(f"{'object':<14}{'pose':<9}{'ADD mm':>9}{'ADD/d':>8}{'proj2D px':>11}{'rot deg':>9}"
+                         f"{'trans mm':>10}")
+            for k, name in enumerate(self.object_names):
+                for which in ("init", "refined"):
+                    e = self.errors[which][k]
+                    lines.append(f"{name:<14}{which:<9}{e.add_mm:>9.2f}{e.add_rel_diameter:>8.3f}"
+                                 f"{e.proj2d_px:>11.2f}{e.rot_deg:>9.2f}{e.trans_mm:>10.2f}")
+        else:
+            lines.append("no ground truth for this image: errors not computed")
+        lines.append(f"pictures: {self.overlay_png} (red initial, blue refined, green ground truth) and "
+                     f"{self.strip_png}")
+        return "\n".join(lines)
 
 
 def pose_errors(T_est: torch.Tensor, T_gt: torch.Tensor, K: torch.Tensor, points: torch.Tensor, diameter_m: float
@@ -84,11 +109,11 @@ def pose_errors(T_est: torch.Tensor, T_gt: torch.Tensor, K: torch.Tensor, points
     pts = points[None].double()
     add = float(add_m(e, g, pts)[0])
     return PoseErrors(
-        add_mm=add * 1000.0,
+        add_mm=mm_from_m(add),
         add_rel_diameter=add / diameter_m,
         proj2d_px=float(proj_px(e, g, K.double(), pts)[0]),
         rot_deg=float(re_deg(e, g)[0]),
-        trans_mm=float(te_m(e, g)[0]) * 1000.0,
+        trans_mm=mm_from_m(float(te_m(e, g)[0])),
     )
 
 
@@ -112,15 +137,6 @@ def make_demo_scene(seed: int = 0):
     return model, image, K_DEMO.clone(), T_gt
 
 
-def _print_table(errors: dict[str, list[PoseErrors]], names: list[str]) -> None:
-    print(f"{'object':<14}{'pose':<9}{'ADD mm':>9}{'ADD/d':>8}{'proj2D px':>11}{'rot deg':>9}{'trans mm':>10}")
-    for k, name in enumerate(names):
-        for which in ("init", "refined"):
-            e = errors[which][k]
-            print(f"{name:<14}{which:<9}{e.add_mm:>9.2f}{e.add_rel_diameter:>8.3f}{e.proj2d_px:>11.2f}"
-                  f"{e.rot_deg:>9.2f}{e.trans_mm:>10.2f}")
-
-
 def _write_outputs(out_dir: Path, image, K, models, T_init, out, T_gt, errors) -> tuple[Path, Path]:
     overlay = save_png(out_dir / "overlay.png", refinement_overlay(image, K, models, T_init, out.poses, T_gt))
     strip = save_png(out_dir / "iterations.png", iteration_strip(image, K, models[0], out.trace[:, 0],
@@ -132,7 +148,7 @@ def _write_outputs(out_dir: Path, image, K, models, T_init, out, T_gt, errors) -
     return overlay, strip
 
 
-def run_demo(out_dir: str | Path, seed: int = 0, verbose: bool = True) -> DemoResult:
+def run_demo(out_dir: str | Path, seed: int = 0) -> DemoResult:
     """Synthetic demo: perturb the example object's pose, refine it, write ``overlay.png``, ``iterations.png``
     and ``errors.json`` to ``out_dir``."""
     out_dir = Path(out_dir)
@@ -145,16 +161,15 @@ def run_demo(out_dir: str | Path, seed: int = 0, verbose: bool = True) -> DemoRe
     errors = {"init": [pose_errors(T_init[0], T_gt, K, model.vertices, model.diameter_m)],
               "refined": [pose_errors(out.poses[0], T_gt, K, model.vertices, model.diameter_m)]}
     overlay, strip = _write_outputs(out_dir, image, K, [model], T_init, out, T_gt[None], errors)
-    if verbose:
-        print(f"example object: {model.num_vertices} vertices, diameter {model.diameter_m * 1000:.1f} mm; "
-              f"RGB-LM, {DEMO_REFINER_CONFIG.iterations} iterations, {seconds * 1000:.0f} ms")
-        _print_table(errors, [model.name])
-        print(f"pictures: {overlay} (red initial, blue refined, green ground truth) and {strip}")
-    return DemoResult(errors=errors, overlay_png=overlay, strip_png=strip, seconds_per_object=seconds)
+    headline = (f"example object: {model.num_vertices} vertices, diameter {mm_from_m(model.diameter_m):.1f} mm; "
+                f"RGB-LM, {DEMO_REFINER_CONFIG.iterations} iterations, {seconds * 1000:.0f} ms")
+    return DemoResult(errors=errors, overlay_png=overlay, strip_png=strip, seconds_per_object=seconds,
+                      headline=headline, object_names=(model.name,),
+                      status=tuple(RefineStatus(int(c)).name for c in out.status))
 
 
 def run_dataset_demo(dataset_dir: str | Path, init_csv: str | Path, out_dir: str | Path, *,
-                     im_id: int | None = None, split: str = "test", verbose: bool = True) -> DemoResult:
+                     im_id: int | None = None, split: str = "test") -> DemoResult:
     """The same demo on a user's BOP data: refine the estimates of one image (the first of ``init_csv`` unless
     ``im_id`` is given) with the default RGB-LM and compare with the ground truth when the dataset has it."""
     from iterpose.data.bop import BopDataset
@@ -162,7 +177,6 @@ def run_dataset_demo(dataset_dir: str | Path, init_csv: str | Path, out_dir: str
     from iterpose.data.units import Rt_mm_to_T_co
     from iterpose.errors import DataFormatError
     from iterpose.mesh import load_objects
-    from iterpose.refiners import RefineStatus
     from iterpose.geometry.camera import bop_to_opencv_K
     from iterpose.refiners.dataset_refine import uses_bop_pixel_shift
 
@@ -205,12 +219,8 @@ def run_dataset_demo(dataset_dir: str | Path, init_csv: str | Path, out_dir: str
             errors["init"].append(pose_errors(T_init[k], T_gt[k], K, m.vertices, m.diameter_m))
             errors["refined"].append(pose_errors(out.poses[k], T_gt[k], K, m.vertices, m.diameter_m))
     overlay, strip = _write_outputs(out_dir, image, K, models, T_init, out, T_gt, errors)
-    if verbose:
-        print(f"scene {scene_id} image {im_id}: {len(rows)} estimates, RGB-LM {seconds / len(rows) * 1000:.0f} ms "
-              f"per object; status: {[RefineStatus(int(s)).name for s in out.status]}")
-        if errors["init"]:
-            _print_table(errors, [f"obj {o}" for o in obj_ids])
-        else:
-            print("no ground truth for this image: errors not computed")
-        print(f"pictures: {overlay} and {strip}")
-    return DemoResult(errors=errors, overlay_png=overlay, strip_png=strip, seconds_per_object=seconds / len(rows))
+    status = tuple(RefineStatus(int(c)).name for c in out.status)
+    headline = (f"scene {scene_id} image {im_id}: {len(rows)} estimates, RGB-LM {seconds / len(rows) * 1000:.0f} ms "
+                f"per object; status: {list(status)}")
+    return DemoResult(errors=errors, overlay_png=overlay, strip_png=strip, seconds_per_object=seconds / len(rows),
+                      headline=headline, object_names=tuple(f"obj {o}" for o in obj_ids), status=status)

@@ -49,7 +49,7 @@ def test_pose_errors_of_pure_translation():
 
 
 def test_run_demo_result(tmp_path):
-    result = run_demo(tmp_path, seed=0, verbose=False)
+    result = run_demo(tmp_path, seed=0)
     assert result.overlay_png.exists() and result.strip_png.exists()
     assert set(result.errors) == {"init", "refined"} and result.seconds_per_object > 0
 

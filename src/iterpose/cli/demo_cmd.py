@@ -29,9 +29,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         from iterpose.demo import run_dataset_demo
 
-        run_dataset_demo(args.dataset, args.init, args.out, im_id=args.image, split=args.split)
+        result = run_dataset_demo(args.dataset, args.init, args.out, im_id=args.image, split=args.split)
     else:
         from iterpose.demo import run_demo
 
-        run_demo(args.out, seed=args.seed)
+        result = run_demo(args.out, seed=args.seed)
+    print(result.format())
     return 0

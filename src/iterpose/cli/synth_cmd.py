@@ -38,18 +38,23 @@ def load_synth_objects(spec: str, unit: str = "mm") -> tuple[list, dict | None]:
 
 def run(args: argparse.Namespace) -> int:
     from iterpose.data.synth import LMO_K, SynthConfig
+    from iterpose.data.synth_config import LMO_HEIGHT, LMO_WIDTH
     from iterpose.data.synth_writer import write_synth_dataset
     from iterpose.errors import InvalidInputError
 
     if args.images < 1:
         raise InvalidInputError(f"--images must be >= 1, got {args.images}")
     objects, files = load_synth_objects(args.objects, args.unit)
-    K = list(LMO_K)
-    if (args.width, args.height) != (640, 480):  # the LM-O camera scaled to the requested size
-        sx, sy = args.width / 640.0, args.height / 480.0
-        K[0], K[2] = K[0] * sx, (K[2] + 0.5) * sx - 0.5
-        K[4], K[5] = K[4] * sy, (K[5] + 0.5) * sy - 0.5
-    fields = {"height": args.height, "width": args.width, "K": tuple(K), "viewpoint": args.viewpoint}
+    K = tuple(LMO_K)
+    if (args.width, args.height) != (LMO_WIDTH, LMO_HEIGHT):  # the LM-O camera zoomed to the requested size
+        import torch  # noqa: PLC0415
+
+        from iterpose.geometry.camera import zoom_K  # noqa: PLC0415
+
+        whole_image = torch.tensor([0.0, 0.0, LMO_WIDTH, LMO_HEIGHT], dtype=torch.float64)
+        K_lmo = torch.tensor(LMO_K, dtype=torch.float64).reshape(3, 3)
+        K = tuple(zoom_K(K_lmo, whole_image, (args.height, args.width)).reshape(9).tolist())
+    fields = {"height": args.height, "width": args.width, "K": K, "viewpoint": args.viewpoint}
     if args.objects_per_image is not None:
         fields["objects_per_image"] = tuple(args.objects_per_image)
     if args.distance is not None:

@@ -79,8 +79,9 @@ def check_camera_matrix(values, image_size: tuple[int, int] | None = None) -> li
     """Problems of a BOP ``cam_K`` (9 row-major floats, pixels, OpenCV convention) as messages; empty when valid.
 
     Valid: 9 finite numbers, ``fx > 0``, ``fy > 0``, ``K[1,0] == 0``, bottom row ``0 0 1``, and, when
-    ``image_size = (width, height)`` is known, the principal point inside the image (``0 <= cx <= width``,
-    ``0 <= cy <= height``). A non-zero skew ``K[0,1]`` is allowed (reported by the caller if wanted).
+    ``image_size = (width, height)`` is known, the principal point inside the image
+    (:func:`iterpose.geometry.camera.principal_point_in_image`: ``-0.5 < cx < width - 0.5``, likewise ``cy``, the
+    check ``iterpose refine`` makes). A non-zero skew ``K[0,1]`` is allowed (reported by the caller if wanted).
     """
     k = _numbers(values, 9)
     if k is None:
@@ -93,7 +94,9 @@ def check_camera_matrix(values, image_size: tuple[int, int] | None = None) -> li
         problems.append(f"not a camera matrix: K[1,0] must be 0 and the bottom row 0 0 1, got {K[1:].tolist()}")
     if image_size is not None and not problems:
         w, h = image_size
-        if not (0 <= K[0, 2] <= w and 0 <= K[1, 2] <= h):
+        from iterpose.geometry.camera import principal_point_in_image  # noqa: PLC0415 (torch, only with a size)
+
+        if not principal_point_in_image(K, w, h):
             problems.append(
                 f"principal point (cx={K[0, 2]:g}, cy={K[1, 2]:g}) is outside the {w}x{h} image; is K for "
                 f"another resolution?"

@@ -19,10 +19,12 @@ from iterpose.data.backgrounds import list_background_images
 from iterpose.data.perturb import PerturbConfig
 from iterpose.errors import InvalidInputError
 
-__all__ = ["LMO_K", "SynthConfig", "SynthScene", "scene_rng"]
+__all__ = ["LMO_K", "LMO_WIDTH", "LMO_HEIGHT", "SynthConfig", "SynthScene", "scene_rng"]
 
 LMO_K = (572.4114, 0.0, 325.2611, 0.0, 573.57043, 242.04899, 0.0, 0.0, 1.0)
 """LM-O's intrinsics (row-major, pixels) for 640 x 480 images: the default camera."""
+LMO_WIDTH, LMO_HEIGHT = 640, 480
+"""The image size :data:`LMO_K` is for."""
 
 _Range = tuple[float, float]
 

@@ -48,6 +48,7 @@ _EXPORTS = {
     "look_at_T_co": "camera",
     "bop_to_opencv_K": "camera",
     "BOP_PIXEL_CENTRE_OFFSET_PX": "camera",
+    "principal_point_in_image": "camera",
     # symmetry
     "bop_symmetry_transforms": "symmetry",
     "bop_symmetry_transforms_np": "symmetry",

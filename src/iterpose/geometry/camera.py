@@ -17,7 +17,8 @@ from iterpose.errors import CameraError, InvalidInputError, ShapeError
 from iterpose.geometry._checks import check_tail, unit_eps
 from iterpose.geometry.se3 import make_T
 
-__all__ = ["validate_K", "crop_K", "zoom_K", "look_at_T_co", "bop_to_opencv_K", "BOP_PIXEL_CENTRE_OFFSET_PX"]
+__all__ = ["validate_K", "crop_K", "zoom_K", "look_at_T_co", "bop_to_opencv_K", "BOP_PIXEL_CENTRE_OFFSET_PX",
+           "principal_point_in_image"]
 
 # |skew| / fx and |K[1, 0]| / fy above this are refused; the bottom row must match (0, 0, 1) to this.
 _K_TOL = 1e-6
@@ -127,6 +128,28 @@ def bop_to_opencv_K(K):
     K_shifted[..., 0, 2] -= BOP_PIXEL_CENTRE_OFFSET_PX
     K_shifted[..., 1, 2] -= BOP_PIXEL_CENTRE_OFFSET_PX
     return K_shifted
+
+
+def principal_point_in_image(K, width: int, height: int):
+    """Whether the principal point ``(cx, cy)`` of ``K`` lies inside a ``width x height`` image, i.e. strictly
+    inside the span the pixels cover, ``u in (-0.5, width - 0.5)``, ``v in (-0.5, height - 0.5)`` (OpenCV pixel
+    centres). A K that fails it belongs to another image size (a wrong camera or a resized image).
+
+    Args:
+        K: ``[*, 3, 3]`` intrinsics (pixels), torch tensor or NumPy array.
+        width, height: image size in pixels.
+
+    Returns:
+        ``[*]`` bool, a tensor or an array like ``K`` (a NumPy bool for a single ``[3, 3]`` array).
+
+    Example:
+        >>> K = torch.tensor([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
+        >>> bool(principal_point_in_image(K, 640, 480)), bool(principal_point_in_image(K, 320, 240))
+        (True, False)
+    """
+    cx, cy = K[..., 0, 2], K[..., 1, 2]
+    half = BOP_PIXEL_CENTRE_OFFSET_PX  # half a pixel: the image's edge beyond the outermost pixel centres
+    return (cx > -half) & (cx < width - half) & (cy > -half) & (cy < height - half)
 
 
 def _check_box(box_xywh: torch.Tensor, fn: str) -> None:

@@ -31,7 +31,7 @@ from iterpose.data.bop import BopDataset
 from iterpose.data.results_csv import ResultsTable
 from iterpose.data.units import mm_from_m
 from iterpose.errors import CameraError, InvalidInputError, IterposeError
-from iterpose.geometry.camera import bop_to_opencv_K
+from iterpose.geometry.camera import bop_to_opencv_K, principal_point_in_image
 from iterpose.refiners.base import RefineOutput, Refiner, RefineStatus
 
 __all__ = ["DatasetRefineSummary", "DatasetRefineResult", "RefinedImage", "refine_results", "check_refine_inputs",
@@ -142,7 +142,7 @@ def check_refine_inputs(dataset: BopDataset, init: ResultsTable, object_ids, wha
     for s, m, rows in _image_groups(init):
         dataset.rgb_path(s, m)  # MissingFileError naming the scene, image and folder
         K = dataset.camera_K(s, m)
-        if not (-0.5 < K[0, 2] < width - 0.5 and -0.5 < K[1, 2] < height - 0.5):
+        if not principal_point_in_image(K, width, height):
             raise CameraError(f"scene {s} image {m}: K has principal point ({K[0, 2]:.1f}, {K[1, 2]:.1f}) outside "
                               f"the {width}x{height} images of {dataset.root}; scene_camera.json does not match the "
                               f"image size.")
