@@ -32,14 +32,19 @@ class Mutation:
     new: str
     tests: tuple[str, ...]  # pytest node ids, relative to the repository root
     what: str  # the deliberate break, in words
+    extra: tuple[tuple[str, str], ...] = ()  # further (old, new) replacements in the same file, applied together
+    blind: tuple[str, ...] = ()  # pre-existing tests that the break gets past (reported, to show the gap)
 
 
 M = Mutation
 T_EVAL = "tests/metrics/test_eval_thresholds.py"
 T_ORACLE = "tests/metrics/test_pose_error_oracles.py"
 T_PH = "tests/data/test_placeholders.py"
+T_PE = "tests/metrics/test_pose_error.py"
 T_LM = "tests/refiners/test_rgb_lm_accept_occlusion.py"
 T_VIZ = "tests/cli/test_viz_end_to_end.py"
+T_INTERP = "tests/data/test_synth_interpolation_oracle.py"
+T_SYNTH = "tests/data/test_synth.py"
 
 MUTATIONS = [
     # -- thresholds: strict < on every path ---------------------------------------------------------------------
@@ -103,6 +108,22 @@ MUTATIONS = [
       (f"{T_ORACLE}::test_mssd_mspd_with_symmetry_offset_hand_values",
        f"{T_EVAL}::test_symmetry_with_translation_offset"),
       "*_many / fused / evaluate: t_S added unrotated"),
+    M("sym_offset_unrotated_everywhere", "metrics/pose_error.py",
+      "return np.matmul(R_g, R_s), np.matmul(R_g, t_s) + t_g", "return np.matmul(R_g, R_s), t_s + t_g",
+      (f"{T_ORACLE}::test_many_and_fused_variants_match_a_point_by_point_oracle",),
+      "t_S unrotated in the per-pair, *_many and fused MSSD/MSPD alike (they still agree with each other)",
+      extra=(("pts_g_sym = transform_pts_Rt(pts, R_g.dot(R_s[k]), R_g.dot(t_s[k]) + t_g)",
+              "pts_g_sym = transform_pts_Rt(pts, R_g.dot(R_s[k]), t_s[k] + t_g)"),
+             ("proj_g_sym = project_pts(pts, K, R_g.dot(R_s[k]), R_g.dot(t_s[k]) + t_g)",
+              "proj_g_sym = project_pts(pts, K, R_g.dot(R_s[k]), t_s[k] + t_g)")),
+      blind=(f"{T_PE}::test_vectorised_variants_are_bit_identical", f"{T_PE}::test_fused_variants_are_bit_identical")),
+    M("adi_direction_everywhere", "metrics/pose_error.py",
+      "nn_dists, _ = cKDTree(pts_e).query(pts_g, k=1)", "nn_dists, _ = cKDTree(pts_g).query(pts_e, k=1)",
+      (f"{T_ORACLE}::test_adi_direction_per_pair_and_many",),
+      "ADD-S direction reversed in pe.adi and pe.adi_many alike",
+      extra=(("out[i] = cKDTree(pts_e).query(pts_g, k=1)[0].mean()",
+              "out[i] = cKDTree(pts_g).query(pts_e, k=1)[0].mean()"),),
+      blind=(f"{T_PE}::test_vectorised_variants_are_bit_identical", f"{T_PE}::test_adi_direction_gt_to_estimate")),
     M("sym_offset_metres_eval", "metrics/evaluate.py",
       "np.asarray(info.symmetries_discrete, dtype=np.float64).reshape(-1, 4, 4),",
       "np.asarray(info.symmetries_discrete, dtype=np.float64).reshape(-1, 4, 4) * "
@@ -193,6 +214,33 @@ MUTATIONS = [
       "tuple(int(c) for c in layer.color), layer.thickness, cv2.LINE_AA)",
       "tuple(int(c) for c in layer.color), -1, cv2.LINE_AA)",
       (f"{T_VIZ}::test_contour_pixels_lie_on_the_outline[gt]",), "silhouettes filled instead of outlined"),
+    # -- synthetic colour interpolation: the same mistake in the kernel and in its NumPy reference ---------------
+    M("interp_half_pixel", "data/synth_render.py",
+      "y = (i + y0 - cy) / fy", "y = (i + 0.5 + y0 - cy) / fy",
+      (f"{T_INTERP}::test_interpolated_positions_are_ray_triangle_intersections[numba]",
+       f"{T_INTERP}::test_interpolated_positions_are_ray_triangle_intersections[reference]"),
+      "pixel centres at (j + 0.5, i + 0.5) in both the kernel and the reference",
+      blind=(f"{T_SYNTH}::test_interpolation_kernel_matches_numpy_reference_on_asymmetric_triangles",),
+      extra=(("x = (j + x0 - cx) / fx", "x = (j + 0.5 + x0 - cx) / fx"),
+             ("d = np.stack([(j + offset[0] - K[0, 2]) / K[0, 0], (i + offset[1] - K[1, 2]) / K[1, 1],",
+              "d = np.stack([(j + 0.5 + offset[0] - K[0, 2]) / K[0, 0], (i + 0.5 + offset[1] - K[1, 2]) / K[1, 1],"))),
+    M("interp_bary_swapped", "data/synth_render.py",
+      "out[i, j, k] = l0 * colors[a, k] + l1 * colors[b, k] + l2 * colors[c, k]",
+      "out[i, j, k] = l0 * colors[a, k] + l2 * colors[b, k] + l1 * colors[c, k]",
+      (f"{T_INTERP}::test_interpolated_positions_are_ray_triangle_intersections[numba]",
+       f"{T_INTERP}::test_interpolated_positions_are_ray_triangle_intersections[reference]"),
+      "barycentric weights of vertices b and c swapped in both the kernel and the reference",
+      blind=(f"{T_SYNTH}::test_interpolation_kernel_matches_numpy_reference_on_asymmetric_triangles",),
+      extra=(("l1[:, None] * c[tri[:, 1]] + l2[:, None] * c[tri[:, 2]]",
+              "l2[:, None] * c[tri[:, 1]] + l1[:, None] * c[tri[:, 2]]"),)),
+    M("interp_offset_ignored", "data/synth_render.py",
+      "float(K[1, 2]), float(offset[0]),\n                   float(offset[1]), out)",
+      "float(K[1, 2]), 0.0,\n                   0.0, out)",
+      (f"{T_INTERP}::test_crop_window_and_affine_colours[numba]",
+       f"{T_INTERP}::test_crop_window_and_affine_colours[reference]"),
+      "crop offset ignored in both the kernel and the reference",
+      extra=(("d = np.stack([(j + offset[0] - K[0, 2]) / K[0, 0], (i + offset[1] - K[1, 2]) / K[1, 1],",
+              "d = np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1],"),)),
 ]
 
 
@@ -208,9 +256,10 @@ def _run(tests, src: Path) -> tuple[int, str]:
 
 
 def _first_failure(out: str) -> str:
-    for line in out.splitlines():
-        if line.startswith("E ") and line.strip() != "E":
-            return re.sub(r"\s+", " ", line[1:].strip())[:110]
+    e_lines = [re.sub(r"\s+", " ", line[1:].strip()) for line in out.splitlines() if line.startswith("E ")]
+    e_lines = [x for x in e_lines if x and x not in ("AssertionError:", "AssertionError")]
+    if e_lines:
+        return e_lines[0][:110]
     for line in out.splitlines():
         if line.startswith("FAILED") or line.startswith("ERROR"):
             return line[:140]
@@ -238,15 +287,21 @@ def main(argv: list[str]) -> int:
             _copy_src(work)
             f = work / "src" / "iterpose" / m.path
             text = f.read_text()
-            if text.count(m.old) != 1:
-                rows.append((m, "SNIPPET NOT FOUND", f"{text.count(m.old)} occurrences in {m.path}"))
+            missing = [old for old, _ in ((m.old, m.new), *m.extra) if text.count(old) != 1]
+            if missing:
+                rows.append((m, "SNIPPET NOT FOUND", f"{missing[0][:60]!r}: {text.count(missing[0])} in {m.path}"))
                 bad += 1
                 continue
-            f.write_text(text.replace(m.old, m.new))
+            for old, new in ((m.old, m.new), *m.extra):
+                text = text.replace(old, new)
+            f.write_text(text)
             # each test on its own must fail
             results = [_run([t], work / "src") for t in m.tests]
             caught = all(code != 0 for code, _ in results)
             msgs = [_first_failure(out) if code else "passed" for code, out in results]
+            for t in m.blind:
+                code, _ = _run([t], work / "src")
+                msgs.append(f"(old {t.split('::')[-1]}: {'still passes' if code == 0 else 'fails'})")
             rows.append((m, "caught" if caught else "NOT CAUGHT", " / ".join(msgs)))
             bad += not caught
             shutil.rmtree(work)

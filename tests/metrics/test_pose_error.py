@@ -49,12 +49,12 @@ def test_adi_of_symmetric_object_under_its_symmetry_is_zero():
 
 
 def test_adi_direction_gt_to_estimate():
-    # GT has one point; the estimate has two (far apart). GT->est NN is 0, est->GT would be 50: bop uses GT->est.
-    pts = np.array([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0]])
-    # estimate: identity; GT: maps both points onto x = 0 ... use translation so GT points coincide with est ones.
-    e = pe.adi(I3, np.zeros(3), I3, np.array([100.0, 0.0, 0.0]), pts)
-    # GT points: (100,0,0), (200,0,0); est points: (0,0,0), (100,0,0). NN dists: 0 and 100 -> mean 50.
-    assert e == pytest.approx(50.0)
+    # Points x = 0, 1, 10 on a line (a set for which the two directions differ; with two points they would not).
+    pts = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [10.0, 0.0, 0.0]])
+    e = pe.adi(I3, np.zeros(3), I3, np.array([9.0, 0.0, 0.0]), pts)
+    # GT points 9, 10, 19 -> nearest estimate points 10, 10, 10: (1 + 0 + 9) / 3 (bop's direction, GT -> estimate).
+    # The reverse, estimate points 0, 1, 10 -> GT points 9, 9, 10, would give (9 + 8 + 0) / 3.
+    assert e == pytest.approx(10.0 / 3.0, abs=1e-12)
 
 
 def test_mssd_is_max_over_points_and_min_over_symmetries():
