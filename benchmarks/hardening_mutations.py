@@ -63,6 +63,10 @@ MUTATIONS = [
       "            if lo >= th_lo:\n",
       (f"{T_EVAL}::test_errors_at_threshold_are_not_true_positives",),
       "fast ADI stores a lower bound for a pair only within the margin below the threshold (a tie becomes a TP)"),
+    M("tie_vsd_tau", "metrics/pose_error.py",
+      "costs = dists >= tau", "costs = dists > tau",
+      (f"{T_EVAL}::test_vsd_pixel_error_at_tau_counts_as_misaligned",),
+      "VSD step cost counts a pixel misaligned only when its error is > tau"),
     # -- MSPD scaled by 640 / width -----------------------------------------------------------------------------
     M("mspd_no_scale", "metrics/evaluate.py",
       "mspd_scale = 640.0 / float(ds.image_size[0])", "mspd_scale = 1.0",
@@ -124,6 +128,10 @@ MUTATIONS = [
       extra=(("out[i] = cKDTree(pts_e).query(pts_g, k=1)[0].mean()",
               "out[i] = cKDTree(pts_g).query(pts_e, k=1)[0].mean()"),),
       blind=(f"{T_PE}::test_vectorised_variants_are_bit_identical", f"{T_PE}::test_adi_direction_gt_to_estimate")),
+    M("adds_direction_train_loss", "train/losses.py",
+      "adds = torch.cdist(gt[s], est[s]).min(dim=2)", "adds = torch.cdist(gt[s], est[s]).min(dim=1)",
+      ("tests/train/test_losses_symmetry.py::test_adds_direction_gt_to_estimate",),
+      "training loss ADD-S: nearest GT point for each estimate point"),
     M("sym_offset_metres_eval", "metrics/evaluate.py",
       "np.asarray(info.symmetries_discrete, dtype=np.float64).reshape(-1, 4, 4),",
       "np.asarray(info.symmetries_discrete, dtype=np.float64).reshape(-1, 4, 4) * "

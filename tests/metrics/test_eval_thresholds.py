@@ -223,3 +223,19 @@ def test_symmetry_with_translation_offset(tmp_path):
                                                  (0, 2, 1.0, RZ90 @ R_c, (o - R_c @ o) + t_g)])
     rep_bad = evaluate(root, bad, progress=False)
     assert rep_bad.recall["ar_mssd"] == 0.0 and rep_bad.recall["ar_mspd"] == 0.0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# VSD: a pixel whose distance error equals tau is a misaligned pixel (bop: cost = dist >= tau)
+# ----------------------------------------------------------------------------------------------------------------
+def test_vsd_pixel_error_at_tau_counts_as_misaligned():
+    """One rendered pixel, at the principal point (its ray is the optical axis: distance = depth exactly). GT depth
+    100 mm, estimate 110 mm, no test depth (visible): the distance error is 10 mm = 0.1 x the 100 mm diameter. At
+    tau = 0.1 the pixel is misaligned (VSD 1.0); at tau = 0.15000000000000002 it is aligned (VSD 0.0)."""
+    from iterpose.metrics import pose_error as pe
+
+    K = np.array([[100.0, 0.0, 2.0], [0.0, 100.0, 1.0], [0.0, 0.0, 1.0]])
+    depth_g, depth_e, depth_test = np.zeros((3, 4)), np.zeros((3, 4)), np.zeros((3, 4))
+    depth_g[1, 2], depth_e[1, 2] = 100.0, 110.0
+    errs = pe.vsd_from_depths(depth_e, depth_g, depth_test, K, 15.0, [0.1, 0.15000000000000002], True, 100.0)
+    assert errs == [1.0, 0.0]

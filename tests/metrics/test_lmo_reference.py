@@ -5,7 +5,7 @@ Where the numbers come from: bop_toolkit (github.com/thodan/bop_toolkit) at comm
 ``../shared/data/lmo-init``:
 
 * ``REFERENCE`` (recalls): ``scripts/eval_calc_errors.py`` (error types ``ad``, ``add``, ``adi``, ``proj``,
-  ``mssd``, ``mspd``, ``re``/``te`` for "rete") followed by ``scripts/eval_calc_scores.py``, localisation mode,
+  ``mssd``, ``mspd``, ``rete``) followed by ``scripts/eval_calc_scores.py``, localisation mode,
   ``n_top = -1``, ``visib_gt_min = -1``, ``max_sym_disc_step = 0.01``; correctness thresholds 0.1 d (ad/add/adi),
   5 px (proj), 5 deg and 50 mm (rete), BOP19's ``np.arange(0.05, 0.51, 0.05)`` d (MSSD) and ``np.arange(5, 51, 5)``
   px (MSPD). AR_MSSD / AR_MSPD are the means of those recalls, as ``eval_bop19_pose.py`` computes them.
