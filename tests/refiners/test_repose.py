@@ -250,3 +250,28 @@ def test_damaged_or_foreign_weights_name_the_file(weights, tmp_path):
         with pytest.raises(error, match=fragment) as exc:
             load_refiner(tmp_path / name, method="repose")
         assert name in str(exc.value)
+
+
+def test_region_features_match_the_whole_image_inside_the_windows(obj):
+    """The image network run on the box around the windows gives the whole image's features there (up to the
+    effect of the box's edge, which the margin keeps away from the windows)."""
+    cfg = ReposeConfig(trunk="scratch", trunk_frozen=False, feature_channels=4, decoder_width=8, iterations=1,
+                       feature_crop_margin_px=48)
+    net = build_repose_net({1: obj}, cfg).eval()
+    images = torch.rand(2, 3, 240, 320, generator=torch.Generator().manual_seed(0))
+    K = torch.tensor([[300.0, 0.0, 160.0], [0.0, 300.0, 120.0], [0.0, 0.0, 1.0]]).expand(2, 3, 3)
+    T = _poses(3, 9, distance=1.0)
+    T[0, 0, 3] -= 0.2
+    image_index = torch.tensor([0, 0, 1])
+    win = net.windows(K[image_index], (240, 320), T, [1, 1, 1])
+    with torch.no_grad():
+        full = net.features(images)
+        region = net.region_features(images, win, image_index)
+        whole = build_repose_net({1: obj}, dataclasses.replace(cfg, feature_crop_margin_px=-1))
+        whole.load_state_dict(net.state_dict())
+        assert torch.equal(whole.region_features(images, win, image_index), full)
+    a, _ = net.observed_windows(full, image_index, win)
+    b, valid = net.observed_windows(region, image_index, win)
+    diff = (a - b).abs().amax(dim=1)[valid]
+    assert float(diff.max()) < 1e-3 * float(a.abs().max())
+    assert float(region[1].abs().sum()) > 0 and float(region[1, :, :, :2].abs().sum()) == 0  # only near object 3

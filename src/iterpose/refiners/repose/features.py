@@ -11,7 +11,8 @@ a plain state_dict of the whole trunk) load strictly (:func:`load_imagenet_trunk
 in inference mode (running statistics frozen): with a few images per step their batch statistics would be noise.
 
 Decoder: ×2 bilinear upsampling with skip connections from strides 4 and 2 (and the RGB input at stride 2),
-3x3 conv + GroupNorm + LeakyReLU(0.1), a final 1x1 conv to C channels (no activation, like RePOSE's).
+3x3 conv + LeakyReLU(0.1) (no normalisation layer, so that a feature depends only on its neighbourhood), a
+final 1x1 conv to C channels (no activation, like RePOSE's).
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ class _Trunk(nn.Module):
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.GroupNorm(min(8, cout), cout),
-                         nn.LeakyReLU(0.1, inplace=True))
+    # no normalisation layer: GroupNorm/InstanceNorm statistics span the whole image, which would make a pixel's
+    # features depend on what else is in the picture (training crops vs full test images, or the box around the
+    # objects that refining runs the network on); batch norm would depend on the batch
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True))
 
 
 def _up_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -119,6 +122,7 @@ class FeatureNet(nn.Module):
         self.head = nn.Conv2d(out_in, channels, 1)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.train()  # the trunk's batch norms in inference mode from the start (see train())
 
     def train(self, mode: bool = True) -> "FeatureNet":
         super().train(mode)

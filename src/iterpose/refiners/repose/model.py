@@ -40,6 +40,7 @@ __all__ = ["ReposeNet", "Windows", "FeatureRender", "ReposeTrace", "feature_came
 
 _SOLVE_EPS = 1e-6  # absolute diagonal regulariser of the 6x6 systems (objects with no visible pixel take no step)
 _MIN_WINDOW = 8  # feature pixels
+_TRUNK_STRIDE = 8  # image crops start at multiples of it, so their feature grids are the whole image's
 
 
 def feature_camera(K: torch.Tensor, stride: int) -> torch.Tensor:
@@ -171,6 +172,32 @@ class ReposeNet(nn.Module):
         K_win[:, 0, 2] -= offsets[:, 0].to(K_win)
         K_win[:, 1, 2] -= offsets[:, 1].to(K_win)
         return Windows(offsets=offsets, side=side, K_feat=K_feat, K_win=K_win, feat_hw=(h, w))
+
+    def region_features(self, images: torch.Tensor, win: Windows, image_index: torch.Tensor) -> torch.Tensor:
+        """Feature maps ``[B, C, h, w]`` computed only on the box around each image's windows (enlarged by
+        ``feature_crop_margin_px``, snapped to the trunk's stride so the feature grid is the whole image's); 0
+        elsewhere. With ``feature_crop_margin_px = -1``, the whole images."""
+        margin = self.config.feature_crop_margin_px
+        if margin < 0:
+            return self.features(images)
+        s, S = self.config.feature_stride, win.side
+        B, _, H, W = images.shape
+        h, w = win.feat_hw
+        out = images.new_zeros(B, self.config.feature_channels, h, w)
+        idx = image_index.cpu()
+        for b in sorted(set(idx.tolist())):
+            off = win.offsets[idx == b]
+            x0 = max(0, (int(off[:, 0].min()) * s - margin) // _TRUNK_STRIDE * _TRUNK_STRIDE)
+            y0 = max(0, (int(off[:, 1].min()) * s - margin) // _TRUNK_STRIDE * _TRUNK_STRIDE)
+            x1 = min(W, (int(off[:, 0].max()) + S) * s + margin)
+            y1 = min(H, (int(off[:, 1].max()) + S) * s + margin)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            f = self.features(images[b:b + 1, :, y0:y1, x0:x1])[0]
+            fy, fx = y0 // s, x0 // s
+            hh, ww = min(f.shape[1], h - fy), min(f.shape[2], w - fx)
+            out[b, :, fy:fy + hh, fx:fx + ww] = f[:, :hh, :ww]
+        return out
 
     def observed_windows(self, F_img: torch.Tensor, image_index: torch.Tensor, win: Windows
                          ) -> tuple[torch.Tensor, torch.Tensor]:

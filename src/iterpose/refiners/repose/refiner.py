@@ -1,6 +1,7 @@
 """`ReposeRefiner`: the :class:`~iterpose.refiners.Refiner` interface around a trained :class:`ReposeNet`.
 
-One call runs the image network once per image, then the unrolled LM for all objects together (no gradients).
+One call runs the image network once per image (on the box around that image's objects, see
+``ReposeConfig.feature_crop_margin_px``), then the unrolled LM for all objects together (no gradients).
 Accept test (``config.accept_test``): the refined pose replaces the initial one only if it lowers the mean squared
 feature residual over the object's comparison window (the same pixels for both poses, the rendered background
 counting as 0); otherwise ``KEPT_INITIAL_WORSE``. A result that rotated more than :data:`MAX_ROTATION_DEG` or moved
@@ -126,11 +127,12 @@ class ReposeRefiner(Refiner):
         T0 = batch.init_poses.to(dev, torch.float32)
         ids = [int(i) for i in batch.object_ids.tolist()]
         with torch.no_grad():
-            F_img = net.features(batch.images.to(torch.float32))
+            image_hw = tuple(batch.images.shape[-2:])
+            windows = net.windows(batch.K.to(dev)[batch.image_index.to(dev)].float(), image_hw, T0, ids)
+            F_img = net.region_features(batch.images.to(torch.float32), windows, batch.image_index)
             t_feat = time.perf_counter()
             net.reset_timings()
-            trace = net.refine_features(F_img, tuple(batch.images.shape[-2:]), batch.K, ids, T0,
-                                        batch.image_index, iterations)
+            trace = net.refine_features(F_img, image_hw, batch.K, ids, T0, batch.image_index, iterations)
         t_lm = time.perf_counter()
         T = trace.poses[-1]
         diam = torch.tensor([net.meshes[i].diameter_m for i in ids], device=dev, dtype=torch.float64)
