@@ -28,7 +28,7 @@ import torch
 import iterpose
 from iterpose.data import BopDataset, ResultsTable, read_results_csv, write_results_csv
 from iterpose.metrics.evaluate import evaluate
-from iterpose.refiners import RgbLM, RgbLMConfig
+from iterpose.refiners import RefineStatus, RgbLM, RgbLMConfig
 from iterpose.refiners.dataset_refine import refine_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,8 @@ def main() -> int:
         counts = {}
         for (s, m), dt in res.per_image_s.items():
             sel = (init.scene_id == s) & (init.im_id == m)
-            n = int(((res.status >= 0) & ((res.status < 3) | (res.status == 8)) & sel).sum())
+            went_through = [int(c) for c in RefineStatus if c.went_through]  # failed images (-1) excluded
+            n = int((np.isin(res.status, went_through) & sel).sum())
             if n:
                 counts[(s, m)] = dt / n
         per_obj = sorted(counts.values())

@@ -42,6 +42,10 @@ class PerturbConfig:
             raise InvalidInputError(f"PerturbConfig.max_rot_deg must be > 0, got {self.max_rot_deg}")
 
 
+#: Rounds of redrawing the rotations beyond ``max_rot_deg`` before giving up: with the defaults about 1 draw in 5
+#: is redrawn, so 1000 rounds fail only for a ``max_rot_deg`` far below ``rot_std_deg`` (an error, reported).
+_MAX_REDRAWS = 1000
+
 def perturb_poses(
     T_co: torch.Tensor, config: PerturbConfig = PerturbConfig(), generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -61,7 +65,7 @@ def perturb_poses(
     std = math.radians(config.rot_std_deg)
     limit = math.radians(config.max_rot_deg)
     angles = torch.randn(n, 3, generator=generator, dtype=torch.float64) * std
-    for _ in range(1000):  # rejection sampling; with the defaults about 1 draw in 5 is redrawn
+    for _ in range(_MAX_REDRAWS):  # rejection sampling; with the defaults about 1 draw in 5 is redrawn
         bad = rotation_angle(euler_to_matrix(angles)) > limit
         if not bool(bad.any()):
             break

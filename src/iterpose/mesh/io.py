@@ -8,6 +8,7 @@ surely a wrong ``unit`` and raises :class:`~iterpose.errors.UnitError` with the 
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,11 @@ MESH_SUFFIXES = (".ply", ".obj", ".stl", ".off", ".glb", ".gltf")
 MIN_DIAMETER_M = 0.002
 MAX_DIAMETER_M = 20.0
 """A diameter outside [MIN_DIAMETER_M, MAX_DIAMETER_M] after unit conversion is reported as a unit mistake."""
+
+_log = logging.getLogger("iterpose.mesh")
+
+#: What trimesh raises on parts of a file it cannot interpret (it has no exception type of its own).
+_TRIMESH_ERRORS = (ValueError, KeyError, IndexError, TypeError, AttributeError, OSError, RuntimeError)
 
 _OBJ_ID_RE = re.compile(r"^obj_(\d+)$")
 
@@ -111,14 +117,18 @@ def _obj_file_normals(path: Path, n_vertices: int) -> np.ndarray | None:
         if len(geoms) != 1:
             return None
         vn = geoms[0].get("vertex_normals")
-    except Exception:
+    except _TRIMESH_ERRORS as exc:
+        _log.warning("load_mesh: %s: the OBJ vertex normals could not be read (%s: %s); they are dropped and "
+                     "recomputed from the faces", path, type(exc).__name__, exc)
         return None
+    if vn is not None and np.asarray(vn).shape != (n_vertices, 3):
+        _log.info("load_mesh: %s: the OBJ vertex normals do not map 1:1 to the vertices; they are dropped", path)
     if vn is None or np.asarray(vn).shape != (n_vertices, 3):
         return None
     return np.asarray(vn, np.float32)
 
 
-def _visual_colors(mesh) -> np.ndarray | None:
+def _visual_colors(mesh, path: Path) -> np.ndarray | None:
     """Vertex colours from trimesh's visual: per-vertex or per-face colours, or a texture sampled at vertices."""
     visual = getattr(mesh, "visual", None)
     kind = getattr(visual, "kind", None)
@@ -130,7 +140,9 @@ def _visual_colors(mesh) -> np.ndarray | None:
             c = np.asarray(visual.vertex_colors)[:, :3]
             if c.shape[0] == len(mesh.vertices):
                 return (c.astype(np.float32) / np.float32(255.0)).astype(np.float32)
-    except Exception:  # textures without image or UVs: treat as "no colour"
+    except _TRIMESH_ERRORS as exc:  # textures without image or UVs: treat as "no colour"
+        _log.warning("load_mesh: %s: the texture could not be sampled at the vertices (%s: %s); the model has no "
+                     "colours (renders grey)", path, type(exc).__name__, exc)
         return None
     return None
 
@@ -161,7 +173,7 @@ def read_raw_mesh(path: str | Path) -> RawMesh:
         faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
     except IterposeError:
         raise
-    except Exception as exc:  # trimesh raises anything from KeyError to ValueError on a corrupt file
+    except _TRIMESH_ERRORS as exc:  # trimesh raises anything from KeyError to ValueError on a corrupt file
         raise DataFormatError(
             f"load_mesh: {path}: corrupt or not a valid {path.suffix.lstrip('.').upper()} mesh "
             f"({type(exc).__name__}: {exc}); re-export it (e.g. from MeshLab or Blender)"
@@ -170,14 +182,16 @@ def read_raw_mesh(path: str | Path) -> RawMesh:
     if props is not None:  # PLY: trust only what is really in the file
         colors = _colors_from_ply(props, len(vertices))
         if colors is None and getattr(mesh.visual, "kind", None) == "texture":
-            colors = _visual_colors(mesh)
+            colors = _visual_colors(mesh, path)
         normals = None
         if all(k in props for k in ("nx", "ny", "nz")):
             normals = np.stack([np.asarray(props[k]).reshape(-1) for k in ("nx", "ny", "nz")], 1).astype(np.float32)
             if normals.shape[0] != len(vertices):
+                _log.warning("load_mesh: %s: %d normals for %d vertices; the normals are dropped", path,
+                             normals.shape[0], len(vertices))
                 normals = None
     else:
-        colors = _visual_colors(mesh)
+        colors = _visual_colors(mesh, path)
         normals = _obj_file_normals(path, len(vertices)) if path.suffix.lower() == ".obj" else None
     return RawMesh(path, vertices, faces, colors, normals)
 
@@ -361,6 +375,9 @@ def load_mesh(
         norm = np.linalg.norm(n, axis=1, keepdims=True)
         if np.isfinite(n).all() and (norm > 0).all():
             normals = torch.from_numpy((n / norm).astype(np.float32))
+        else:
+            _log.warning("load_mesh: %s: some vertex normals are zero or not finite; the normals are dropped "
+                         "(the renderer computes them from the faces)", path)
     return ObjectModel(
         obj_id=int(obj_id),
         name=name if name is not None else path.stem,

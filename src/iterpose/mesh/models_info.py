@@ -186,10 +186,10 @@ def pts_diameter(pts: np.ndarray) -> float:
     pts = np.asarray(pts, dtype=np.float64).reshape(-1, 3)
     if pts.shape[0] > 2000:
         try:
-            from scipy.spatial import ConvexHull
+            from scipy.spatial import ConvexHull, QhullError
 
             pts = pts[ConvexHull(pts).vertices]
-        except Exception:  # qhull fails on flat/collinear sets: use all points (exact, slower)
+        except (QhullError, ValueError):  # qhull fails on flat/collinear sets: use all points (exact, slower)
             pass
     best = 0.0
     chunk = max(1, 4_000_000 // max(pts.shape[0], 1))

@@ -71,14 +71,23 @@ class RefineStatus(IntEnum):
 
     @property
     def is_invalid_init(self) -> bool:
-        """True for the codes of initial poses that were passed through without refinement."""
-        return RefineStatus.INVALID_INIT_ZERO_T <= self <= RefineStatus.INVALID_INIT_NOT_ROTATION
+        """True for the codes of initial poses that were passed through without refinement (the
+        ``INVALID_INIT_*`` codes)."""
+        return self in _INVALID_INIT_CODES
 
     @property
     def went_through(self) -> bool:
         """True for the codes of poses that went through the refiner (OK, KEPT_INITIAL_WORSE, DIVERGED,
         DEPTH_ONLY)."""
         return not self.is_invalid_init
+
+
+#: The codes of initial poses passed through without refinement, listed (not an ordinal range: codes are added at
+#: the end, e.g. DEPTH_ONLY).
+_INVALID_INIT_CODES = frozenset({
+    RefineStatus.INVALID_INIT_ZERO_T, RefineStatus.INVALID_INIT_BEHIND_CAMERA, RefineStatus.INVALID_INIT_OUTSIDE_IMAGE,
+    RefineStatus.INVALID_INIT_NONFINITE, RefineStatus.INVALID_INIT_NOT_ROTATION,
+})
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -38,6 +39,11 @@ __all__ = ["DatasetRefineSummary", "DatasetRefineResult", "RefinedImage", "refin
            "uses_bop_pixel_shift", "FAILED_IMAGE_STATUS"]
 
 _log = logging.getLogger("iterpose.refine")
+
+#: What a refine call may raise on one hard image (torch and linear-algebra failures are RuntimeError / ValueError,
+#: OpenCV's distance transforms raise cv2.error); anything else (a TypeError, an AttributeError) is a bug and stops
+#: the run.
+_IMAGE_FAILURES = (RuntimeError, ValueError, ArithmeticError, IndexError, MemoryError, cv2.error)
 
 FAILED_IMAGE_STATUS = -1
 """Status code in :attr:`DatasetRefineResult.status` of rows whose image failed (written unchanged)."""
@@ -203,7 +209,7 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
                                  iterations=iterations)
         except IterposeError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one image's failure must not lose the others
+        except _IMAGE_FAILURES as exc:  # one image's numerical failure must not lose the others
             msg = f"{type(exc).__name__}: {exc}"
             _log.warning("refine: scene %d image %d failed (%s); its %d initial poses are written unchanged",
                          s, m, msg, len(rows))
@@ -226,8 +232,7 @@ def refine_results(dataset: BopDataset, init: ResultsTable, refiner: Refiner, *,
     counts = Counter(RefineStatus(int(c)).name if c >= 0 else "FAILED_IMAGE" for c in status.tolist())
     refined = int(np.isin(status, [int(RefineStatus.OK), int(RefineStatus.DEPTH_ONLY)]).sum())
     kept = int(np.isin(status, [int(RefineStatus.KEPT_INITIAL_WORSE), int(RefineStatus.DIVERGED)]).sum())
-    passed = int(((status >= int(RefineStatus.INVALID_INIT_ZERO_T)) &
-                  (status <= int(RefineStatus.INVALID_INIT_NOT_ROTATION))).sum())
+    passed = int(np.isin(status, [int(c) for c in RefineStatus if c.is_invalid_init]).sum())
     failed_rows = int((status == FAILED_IMAGE_STATUS).sum())
     summary = DatasetRefineSummary(
         n_rows=n, n_images=len(groups), refined=refined, kept_initial=kept, passed_through=passed,

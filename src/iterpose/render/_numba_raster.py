@@ -58,7 +58,7 @@ def _setup(vx, vy, vok, faces, b, f, ox, oy, h, w, shift):  # pragma: no cover
         bx, cx = cx, bx
         by, cy = cy, by
         A = -A
-    # floor / ceil division by sub = 2**shift as arithmetic shifts (exact for negative values too)
+    # floor / ceil division by steps_per_px = 2**shift as arithmetic shifts (exact for negative values too)
     jlo = max(-((-min(ax, min(bx, cx))) >> shift) - ox, 0)
     jhi = min((max(ax, max(bx, cx)) >> shift) - ox, w - 1)
     ilo = max(-((-min(ay, min(by, cy))) >> shift) - oy, 0)
@@ -79,7 +79,7 @@ def _setup(vx, vy, vok, faces, b, f, ox, oy, h, w, shift):  # pragma: no cover
 
 @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True, error_model="numpy")
 def _kernel(verts, faces, K, offsets, h, w, near, guard, shift, band_rows, face_id, depth):  # pragma: no cover
-    sub = np.int64(1) << shift
+    steps_per_px = np.int64(1) << shift  # the fixed-point scale, SUBPIXEL
     B = verts.shape[0]
     V = verts.shape[1]
     F = faces.shape[0]
@@ -100,8 +100,8 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, shift, band_rows, face_
         v = (K[b, 1, 1] * Y + K[b, 1, 2] * Z) / Z
         if not (abs(u) <= guard and abs(v) <= guard):
             continue
-        vx[b, k] = np.int64(math.floor(u * sub + 0.5))
-        vy[b, k] = np.int64(math.floor(v * sub + 0.5))
+        vx[b, k] = np.int64(math.floor(u * steps_per_px + 0.5))
+        vy[b, k] = np.int64(math.floor(v * steps_per_px + 0.5))
         vok[b, k] = True
 
     # 2. which row bands each triangle touches (band_lo > band_hi: not drawn); the rest of the setup is
@@ -154,12 +154,13 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, shift, band_rows, face_
             al = be = ga = zmin = zmax = 0.0
             ilo = max(ilo, r0)
             ihi = min(ihi, r1)
-            sa = -(cy - by) * sub
-            sb = -(ay - cy) * sub
-            sc = -(by - ay) * sub
-            px0 = (jlo + ox) * sub
+            # steps of the three edge functions per pixel to the right
+            step_a = -(cy - by) * steps_per_px
+            step_b = -(ay - cy) * steps_per_px
+            step_c = -(by - ay) * steps_per_px
+            px0 = (jlo + ox) * steps_per_px
             for i in range(ilo, ihi + 1):
-                py = (i + oy) * sub
+                py = (i + oy) * steps_per_px
                 wa = (cx - bx) * (py - by) - (cy - by) * (px0 - bx)
                 wb = (ax - cx) * (py - cy) - (ay - cy) * (px0 - cx)
                 wc = (bx - ax) * (py - ay) - (by - ay) * (px0 - ax)
@@ -178,9 +179,9 @@ def _kernel(verts, faces, K, offsets, h, w, near, guard, shift, band_rows, face_
                         if z < cur or (z == cur and f < face_id[b, i, j]):
                             depth[b, i, j] = z
                             face_id[b, i, j] = f
-                    wa += sa
-                    wb += sb
-                    wc += sc
+                    wa += step_a
+                    wb += step_b
+                    wc += step_c
         for i in range(r0, r1 + 1):
             for j in range(w):
                 if face_id[b, i, j] < 0:

@@ -73,11 +73,11 @@ def rasterize_torch(verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, o
     vy = torch.floor(torch.where(ok, v, zero) * SUBPIXEL + 0.5).long()
 
     # triangle setup, [B, F]
-    fa, fb, fc = faces[:, 0], faces[:, 1], faces[:, 2]
-    valid = ok[:, fa] & ok[:, fb] & ok[:, fc]
-    ax, ay = vx[:, fa], vy[:, fa]
-    bx, by = vx[:, fb], vy[:, fb]
-    cx, cy = vx[:, fc], vy[:, fc]
+    vert_a, vert_b, vert_c = faces[:, 0], faces[:, 1], faces[:, 2]
+    valid = ok[:, vert_a] & ok[:, vert_b] & ok[:, vert_c]
+    ax, ay = vx[:, vert_a], vy[:, vert_a]
+    bx, by = vx[:, vert_b], vy[:, vert_b]
+    cx, cy = vx[:, vert_c], vy[:, vert_c]
     A = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
     flip = A < 0
     bx, cx = torch.where(flip, cx, bx), torch.where(flip, bx, cx)

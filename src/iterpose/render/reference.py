@@ -1,5 +1,8 @@
 """`rasterize_reference`: a slow, plain-Python rasteriser for tiny images, the oracle of the fast ones.
 
+Test reference only: it exists so that the tests can compare the numba and torch kernels with it; it is not part
+of the public surface (not in :data:`iterpose.render.__all__`), and nothing in the library calls it.
+
 It loops over every pixel and every triangle with Python integers (unbounded, so the edge functions are exact by
 construction) and follows the rules written in :mod:`iterpose.render._fixed_point`; tests require the numba and
 torch rasterisers to match it exactly (face ids) and to 1e-6 m (depth).
