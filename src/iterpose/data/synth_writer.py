@@ -49,7 +49,7 @@ from iterpose.data.bop_writer import (
     save_targets,
 )
 from iterpose.data.synth import SynthConfig, SynthScene, generate_prepared, prepare_objects, scene_rng
-from iterpose.data.units import MM_PER_M, T_co_to_Rt_mm
+from iterpose.data.units import T_co_to_Rt_mm, mm_from_m
 from iterpose.errors import DataFormatError, InvalidInputError
 from iterpose.mesh.io import save_ply  # noqa: F401 (its home is mesh.io; importable here as before)
 from iterpose.mesh.model import ObjectModel
@@ -171,7 +171,7 @@ def _write_image(scene: SynthScene, scene_dir: Path, im_id: int, depth_scale: fl
     for g in range(scene.num_instances):
         save_mask(scene_dir / "mask" / f"{im_id:06d}_{g:06d}.png", scene.mask_full[g].numpy())
         save_mask(scene_dir / "mask_visib" / f"{im_id:06d}_{g:06d}.png", scene.mask_visible[g].numpy())
-    save_depth_mm(scene_dir / "depth" / f"{im_id:06d}.png", scene.depth_m.double().numpy() * MM_PER_M, depth_scale)
+    save_depth_mm(scene_dir / "depth" / f"{im_id:06d}.png", mm_from_m(scene.depth_m.double().numpy()), depth_scale)
     rgb = np.round(scene.rgb.permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
     save_rgb(scene_dir / "rgb" / f"{im_id:06d}.png", rgb)
 
@@ -248,71 +248,35 @@ def write_synth_dataset(objects: Sequence[ObjectModel] | Mapping[int, ObjectMode
     if isinstance(objects, Mapping):
         objects = list(objects.values())
     meshes = prepare_objects(objects)
-    ids = [m.obj_id for m in objects]
-    if len(set(ids)) != len(ids):
-        raise InvalidInputError(f"write_synth_dataset: object ids must be unique in a BOP dataset, got {ids}")
-    if not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1:
-        raise InvalidInputError(f"write_synth_dataset: n_images must be an int >= 1, got {n_images!r}")
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise InvalidInputError(f"write_synth_dataset: workers must be an int >= 1, got {workers!r}")
-    if not isinstance(flush_every, int) or flush_every < 1:
-        raise InvalidInputError(f"write_synth_dataset: flush_every must be an int >= 1, got {flush_every!r}")
-    far_mm = (config.distance_m[1] + 2 * max(m.radius for m in meshes)) * MM_PER_M
-    if not depth_scale > 0 or far_mm / depth_scale > 65535:
-        raise InvalidInputError(
-            f"write_synth_dataset: depth up to ~{far_mm:.0f} mm does not fit a 16-bit PNG with depth_scale "
-            f"{depth_scale} (max {65535 * depth_scale:.0f} mm); use a larger depth_scale or a smaller distance_m")
-    if not split or "/" in split or split.startswith("."):
-        raise InvalidInputError(f"write_synth_dataset: split must be a plain folder name such as 'test', got {split!r}")
+    _check_write_args(objects, meshes, n_images, workers, flush_every, config, depth_scale, split)
     root = Path(out_dir)
     scene_dir = root / split / f"{int(scene_id):06d}"
-    side_dir = scene_dir / ".synth"
-    for sub in ("rgb", "depth", "mask", "mask_visib", ".synth"):
-        (scene_dir / sub).mkdir(parents=True, exist_ok=True)
+    for folder in ("rgb", "depth", "mask", "mask_visib", ".synth"):
+        (scene_dir / folder).mkdir(parents=True, exist_ok=True)
     write_models(root, objects, model_files)
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         save_camera(Path(tmp) / "camera.json", config.K_matrix, config.width, config.height, depth_scale)
         _write_if_changed(root / "camera.json", (Path(tmp) / "camera.json").read_bytes())
     fp = _fingerprint(objects, config, seed, depth_scale)
+    done, todo = _finished_images(scene_dir, n_images, fp)
+    skipped = len(done)
+    if stop_after is not None:
+        todo = todo[:max(0, int(stop_after))]
 
     from tqdm import tqdm
 
-    done: dict[int, dict] = {}
-    written = skipped = 0
-    todo = []
-    for im_id in range(n_images):
-        side = _load_sidecar(side_dir / f"{im_id:06d}.json", fp)
-        if side is not None and all(p.is_file() for p in _image_files(scene_dir, im_id, len(side["scene_gt"]))):
-            done[im_id] = side
-            skipped += 1
-        else:
-            todo.append(im_id)
-    if stop_after is not None:
-        todo = todo[:max(0, int(stop_after))]
     bar = tqdm(total=n_images, initial=skipped, disable=not progress, desc="iterpose synth", unit="img")
+    written = 0
+    images = _produce_images(objects, meshes, config, seed, scene_dir, depth_scale, fp, todo, workers)
     try:
-        if workers == 1 or len(todo) <= 1:
-            results = ((im_id, _produce(meshes, config, seed, im_id, scene_dir, depth_scale, fp)) for im_id in todo)
-            pool = None
-        else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("forkserver"),
-                                       initializer=_worker_init,
-                                       initargs=(list(objects), config, seed, scene_dir, depth_scale, fp))
-            results = pool.map(_worker_produce, todo)
-        try:
-            for im_id, side in results:
-                done[im_id] = side
-                written += 1
-                bar.update(1)
-                if written % flush_every == 0:
-                    _flush(root, scene_dir, split, int(scene_id), done)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        for im_id, side in images:
+            done[im_id] = side
+            written += 1
+            bar.update(1)
+            if written % flush_every == 0:
+                _flush(root, scene_dir, split, int(scene_id), done)
     finally:
+        images.close()  # shuts the worker pool down now, also on an error
         bar.close()
         if done:
             n_targets = _flush(root, scene_dir, split, int(scene_id), done)
@@ -322,3 +286,55 @@ def write_synth_dataset(objects: Sequence[ObjectModel] | Mapping[int, ObjectMode
                             n_instances=sum(len(d["scene_gt"]) for d in done.values()), n_targets=n_targets,
                             seconds=time.perf_counter() - start)
 
+
+def _check_write_args(objects, meshes, n_images, workers, flush_every, config: SynthConfig, depth_scale: float,
+                      split: str) -> None:
+    """Raise :class:`InvalidInputError` for the bad arguments of :func:`write_synth_dataset`."""
+    ids = [m.obj_id for m in objects]
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError(f"write_synth_dataset: object ids must be unique in a BOP dataset, got {ids}")
+    if not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1:
+        raise InvalidInputError(f"write_synth_dataset: n_images must be an int >= 1, got {n_images!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise InvalidInputError(f"write_synth_dataset: workers must be an int >= 1, got {workers!r}")
+    if not isinstance(flush_every, int) or flush_every < 1:
+        raise InvalidInputError(f"write_synth_dataset: flush_every must be an int >= 1, got {flush_every!r}")
+    far_mm = mm_from_m(config.distance_m[1] + 2 * max(m.radius for m in meshes))
+    if not depth_scale > 0 or far_mm / depth_scale > 65535:
+        raise InvalidInputError(
+            f"write_synth_dataset: depth up to ~{far_mm:.0f} mm does not fit a 16-bit PNG with depth_scale "
+            f"{depth_scale} (max {65535 * depth_scale:.0f} mm); use a larger depth_scale or a smaller distance_m")
+    if not split or "/" in split or split.startswith("."):
+        raise InvalidInputError(f"write_synth_dataset: split must be a plain folder name such as 'test', got {split!r}")
+
+
+def _finished_images(scene_dir: Path, n_images: int, fp: str) -> tuple[dict[int, dict], list[int]]:
+    """``({im_id: sidecar} of the images already written with these settings, [im_ids still to write])``."""
+    done: dict[int, dict] = {}
+    todo = []
+    for im_id in range(n_images):
+        side = _load_sidecar(scene_dir / ".synth" / f"{im_id:06d}.json", fp)
+        if side is not None and all(p.is_file() for p in _image_files(scene_dir, im_id, len(side["scene_gt"]))):
+            done[im_id] = side
+        else:
+            todo.append(im_id)
+    return done, todo
+
+
+def _produce_images(objects, meshes, config: SynthConfig, seed: int, scene_dir: Path, depth_scale: float, fp: str,
+                    todo: list[int], workers: int):
+    """Yield ``(im_id, sidecar)`` of each image of ``todo`` once written: in this process, or in ``workers``
+    processes (``forkserver``, in ``todo`` order either way)."""
+    if workers == 1 or len(todo) <= 1:
+        for im_id in todo:
+            yield im_id, _produce(meshes, config, seed, im_id, scene_dir, depth_scale, fp)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("forkserver"),
+                               initializer=_worker_init, initargs=(list(objects), config, seed, scene_dir, depth_scale, fp))
+    try:
+        yield from pool.map(_worker_produce, todo)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
