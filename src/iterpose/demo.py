@@ -1,4 +1,5 @@
-"""The demo: perturb a pose, refine it with RGB-LM, print the errors before and after, and draw pictures.
+"""The demo: perturb a pose, refine it with RGB-LM (and RePOSE when weights are at hand), print the errors
+before and after, and draw pictures.
 
 Two modes:
 
@@ -21,6 +22,7 @@ import torch
 from iterpose.data.backgrounds import procedural_background
 from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.data.units import mm_from_m
+from iterpose.errors import InvalidInputError
 from iterpose.geometry import look_at_T_co
 from iterpose.mesh import example_object
 from iterpose.metrics.batched import add_m, proj_px, re_deg, te_m
@@ -29,7 +31,7 @@ from iterpose.render import render_objects
 from iterpose.viz import iteration_strip, refinement_overlay, save_png
 
 __all__ = ["PoseErrors", "DemoResult", "DEMO_REFINER_CONFIG", "DEMO_PERTURBATION", "pose_errors", "make_demo_scene",
-           "run_demo", "run_dataset_demo"]
+           "run_demo", "run_dataset_demo", "default_demo_weights"]
 
 HEIGHT, WIDTH = 480, 640
 K_DEMO = torch.tensor([[600.0, 0.0, 319.5], [0.0, 600.0, 239.5], [0.0, 0.0, 1.0]])
@@ -148,13 +150,39 @@ def _write_outputs(out_dir: Path, image, K, models, T_init, out, T_gt, errors) -
     return overlay, strip
 
 
-def run_demo(out_dir: str | Path, seed: int = 0) -> DemoResult:
+def default_demo_weights() -> Path | None:
+    """``weights/example-repose.pt`` of a source checkout (the folder next to ``src/``), or None when absent."""
+    path = Path(__file__).resolve().parents[2] / "weights" / "example-repose.pt"
+    return path if path.is_file() else None
+
+
+def run_demo(out_dir: str | Path, seed: int = 0, method: str = "rgb-lm", weights: str | Path | None = None
+             ) -> DemoResult:
     """Synthetic demo: perturb the example object's pose, refine it, write ``overlay.png``, ``iterations.png``
-    and ``errors.json`` to ``out_dir``."""
+    and ``errors.json`` to ``out_dir``.
+
+    Args:
+        method: ``"rgb-lm"`` (:data:`DEMO_REFINER_CONFIG`) or ``"repose"`` (needs ``weights``, e.g.
+            :func:`default_demo_weights`). The scene and the initial pose depend only on ``seed``, so two calls
+            with the same seed compare the methods on the same problem.
+    """
     out_dir = Path(out_dir)
     model, image, K, T_gt = make_demo_scene(seed)
     T_init = perturb_poses(T_gt[None], DEMO_PERTURBATION, torch.Generator().manual_seed(seed))
-    refiner = RgbLM({model.obj_id: model}, DEMO_REFINER_CONFIG)
+    if method == "rgb-lm":
+        refiner = RgbLM({model.obj_id: model}, DEMO_REFINER_CONFIG)
+        label = f"RGB-LM, {DEMO_REFINER_CONFIG.iterations} iterations"
+    elif method == "repose":
+        from iterpose.refiners import load_refiner
+
+        if weights is None:
+            raise InvalidInputError("run_demo: method 'repose' needs weights (weights/example-repose.pt of a source "
+                                    "checkout, or `iterpose train --method repose --objects example`).")
+        refiner = load_refiner(weights, {model.obj_id: model}, method="repose")
+        label = f"RePOSE ({Path(weights).name}), {refiner.default_iterations} iterations"
+    else:
+        raise InvalidInputError(f"run_demo: method must be 'rgb-lm' or 'repose', got {method!r}.")
+    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     out = refiner.refine(image[None], K[None], torch.tensor([model.obj_id]), T_init, torch.tensor([0]))
     seconds = time.perf_counter() - start
@@ -162,7 +190,7 @@ def run_demo(out_dir: str | Path, seed: int = 0) -> DemoResult:
               "refined": [pose_errors(out.poses[0], T_gt, K, model.vertices, model.diameter_m)]}
     overlay, strip = _write_outputs(out_dir, image, K, [model], T_init, out, T_gt[None], errors)
     headline = (f"example object: {model.num_vertices} vertices, diameter {mm_from_m(model.diameter_m):.1f} mm; "
-                f"RGB-LM, {DEMO_REFINER_CONFIG.iterations} iterations, {seconds * 1000:.0f} ms")
+                f"{label}, {seconds * 1000:.0f} ms")
     return DemoResult(errors=errors, overlay_png=overlay, strip_png=strip, seconds_per_object=seconds,
                       headline=headline, object_names=(model.name,),
                       status=tuple(RefineStatus(int(c)).name for c in out.status))

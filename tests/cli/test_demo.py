@@ -94,3 +94,25 @@ def test_dataset_demo(tiny_bop, tmp_path, capsys):
 def test_dataset_demo_needs_both_flags(tiny_bop, capsys):
     assert main(["demo", "--dataset", str(tiny_bop)]) == 2
     assert "--dataset and --init go together" in capsys.readouterr().err
+
+
+def test_demo_compares_repose_on_the_same_problem(tmp_path, capsys):
+    """With RePOSE weights (here an untrained tiny model) the demo refines the same scene and initial pose with
+    both methods and writes RePOSE's pictures to OUT/repose/."""
+    from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
+    from iterpose.refiners.repose import ReposeConfig, ReposeRefiner, build_repose_net
+
+    model = example_object()
+    cfg = ReposeConfig(trunk="scratch", trunk_frozen=False, feature_channels=4, decoder_width=8, iterations=2)
+    weights = tmp_path / "w.pt"
+    save_checkpoint_atomic(ReposeRefiner(build_repose_net({1: model}, cfg)).checkpoint(object_registry({1: model})),
+                           weights)
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--weights", str(weights)]) == 0
+    out = capsys.readouterr().out
+    assert "RGB-LM, 20 iterations" in out and "RePOSE (w.pt), 2 iterations" in out
+    a = json.loads((tmp_path / "demo" / "errors.json").read_text())
+    b = json.loads((tmp_path / "demo" / "repose" / "errors.json").read_text())
+    assert a["init"] == b["init"]
+    assert cv2.imread(str(tmp_path / "demo" / "repose" / "overlay.png")).shape == (480, 640, 3)
+    with pytest.raises(Exception, match="needs weights"):
+        run_demo(tmp_path / "x", method="repose")

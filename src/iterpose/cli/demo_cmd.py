@@ -1,4 +1,4 @@
-"""``iterpose demo``: perturb, refine with RGB-LM, print errors, draw pictures; see :mod:`iterpose.demo`."""
+"""``iterpose demo``: perturb, refine with RGB-LM and RePOSE, print errors, draw pictures; see :mod:`iterpose.demo`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", help="with --dataset: BOP results CSV with the initial poses")
     p.add_argument("--image", type=int, help="with --dataset: image id (default: the first one in --init)")
     p.add_argument("--split", default="test", help="with --dataset: split folder (default: test)")
+    p.add_argument("--weights", default=None,
+                   help="synthetic mode: RePOSE weights of the example object (default: weights/example-repose.pt "
+                        "of a source checkout); its result goes to OUT/repose/")
     p.set_defaults(func=run)
 
 
@@ -31,8 +34,17 @@ def run(args: argparse.Namespace) -> int:
 
         result = run_dataset_demo(args.dataset, args.init, args.out, im_id=args.image, split=args.split)
     else:
-        from iterpose.demo import run_demo
+        from pathlib import Path
+
+        from iterpose.demo import default_demo_weights, run_demo
 
         result = run_demo(args.out, seed=args.seed)
+        weights = args.weights if args.weights is not None else default_demo_weights()
+        if weights is not None:
+            print(result.format())
+            print()
+            result = run_demo(Path(args.out) / "repose", seed=args.seed, method="repose", weights=weights)
+        else:
+            print("(RePOSE: no weights/example-repose.pt here; pass --weights FILE to compare)")
     print(result.format())
     return 0
