@@ -59,8 +59,7 @@ MUTATIONS = [
       (f"{T_EVAL}::test_ties_on_the_multi_gt_path_alone",),
       "greedy matching (several valid GTs) accepts `error <= threshold`"),
     M("tie_adi_decision", "metrics/adi_fast.py",
-      "            if lo >= th_hi:\n",
-      "            if lo >= th_lo:\n",
+      "    if lower >= th_hi:\n        return lower", "    if lower >= th_lo:\n        return lower",
       (f"{T_EVAL}::test_errors_at_threshold_are_not_true_positives",),
       "fast ADI stores a lower bound for a pair only within the margin below the threshold (a tie becomes a TP)"),
     M("tie_vsd_tau", "metrics/pose_error.py",
@@ -309,7 +308,7 @@ def main(argv: list[str]) -> int:
             msgs = [_first_failure(out) if code else "passed" for code, out in results]
             for t in m.blind:
                 code, _ = _run([t], work / "src")
-                msgs.append(f"(old {t.split('::')[-1]}: {'still passes' if code == 0 else 'fails'})")
+                msgs.append(f"(pre-existing {t.split('::')[-1]}: {'still passes' if code == 0 else 'fails'})")
             rows.append((m, "caught" if caught else "NOT CAUGHT", " / ".join(msgs)))
             bad += not caught
             shutil.rmtree(work)
