@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -101,6 +102,23 @@ def test_run_directory_guards(tmp_path, example_objects):
     torch.save(ckpt, run / "last.pt")
     with pytest.raises(InvalidInputError, match="is a 'deepim' run"):
         train(ReposeTask, example_objects, tiny_config(2), run, resume=True, progress=False)
+
+
+def test_init_weights_start_a_new_run_from_a_weights_file(tmp_path, example_objects):
+    first = tmp_path / "first"
+    train(ReposeTask, example_objects, tiny_config(2), first, progress=False)
+    second = tmp_path / "second"
+    train(ReposeTask, example_objects, tiny_config(1), second, progress=False, init_weights=first / "final.pt")
+    fresh = tmp_path / "fresh"
+    train(ReposeTask, example_objects, tiny_config(1), fresh, progress=False)
+    a, b, c = _weights(first), _weights(second), _weights(fresh)
+    # one more step from the first run's weights: close to them, far from a fresh run's
+    k = "features.head.weight"
+    assert float((b[k] - a[k]).abs().max()) < float((c[k] - a[k]).abs().max())
+    other = tiny_config(1, model=dataclasses.replace(tiny_config().model, feature_channels=5))
+    with pytest.raises(InvalidInputError, match="another model config: feature_channels"):
+        train(ReposeTask, example_objects, other, tmp_path / "third", progress=False,
+              init_weights=first / "final.pt")
 
 
 def test_weights_file_is_not_a_training_checkpoint(tmp_path, example_objects):

@@ -28,6 +28,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed (overrides the config)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--init-weights", type=Path, default=None, metavar="FILE",
+                   help="start a new run from this weights file's model (same method and model config), e.g. to "
+                        "continue training on a fresh machine from committed weights")
     p.add_argument("--export", type=Path, default=None, metavar="FILE",
                    help="do not train: write the weights file of --out's last.pt (a running or stopped run) to FILE")
     p.add_argument("--threads", type=int, default=None,
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, seed=args.seed)
     objects = load_training_objects(args.objects, args.unit)
     result = train(task_cls, objects, config, args.out, resume=args.resume, device=args.device,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, init_weights=args.init_weights)
     if result.final_path is not None:
         print(f"trained {args.method} to step {result.steps} in {result.wall_s:.0f} s ({result.samples_per_s:.1f} "
               f"objects/s; {result.total_wall_s / 3600:.2f} h in all): weights {result.final_path}")

@@ -127,8 +127,12 @@ class _Distributed:
 
 
 def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
-          device: str = "cpu", progress: bool = True) -> TrainResult:
+          device: str = "cpu", progress: bool = True, init_weights: str | Path | None = None) -> TrainResult:
     """Train ``task_cls``'s model (e.g. :class:`iterpose.train.repose_task.ReposeTask`) on ``objects``.
+
+    ``init_weights``: a weights file (``final.pt``, ``weights/lmo-repose.pt``) whose model (same method, same model
+    config) the new run starts from instead of a fresh initialisation (the optimiser and the step count start
+    anew). Ignored when resuming.
 
     Raises:
         InvalidInputError: ``run_dir`` already holds a run and ``resume`` is False; ``resume`` on a directory
@@ -162,7 +166,10 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
         (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
 
     task = task_cls(objects, config, dist.world)
-    model = task.build_model().to(dev)
+    model = task.build_model()
+    if init_weights is not None and ckpt is None:
+        _load_init_weights(model, init_weights, config)
+    model = model.to(dev)
     groups = task.param_groups(model)
     params = [p for g in groups for p in g["params"]]
     opt = torch.optim.Adam(groups, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
@@ -268,6 +275,22 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
     wall = time.perf_counter() - t_call
     return TrainResult(steps=state["step"], last_path=last_path, final_path=final_path if dist.rank == 0 else None,
                        wall_s=wall, total_wall_s=prior_wall + wall, samples_per_s=samples / max(wall, 1e-9))
+
+
+def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainConfig) -> None:
+    from iterpose.refiners.checkpoint import read_refiner_checkpoint  # noqa: PLC0415
+
+    ckpt = read_refiner_checkpoint(path)
+    if ckpt["method"] != config.method:
+        raise InvalidInputError(f"--init-weights {path} holds a {ckpt['method']!r} model, not {config.method!r}.")
+    diff = _config_diff(ckpt["config"], config_to_dict(config.model))
+    if diff:
+        raise InvalidInputError(f"--init-weights {path} was trained with another model config: {'; '.join(diff[:8])}.")
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): "
+                                f"{str(exc).splitlines()[0][:300]}") from None
 
 
 def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path, model_config_cls=None
