@@ -162,7 +162,7 @@ def test_accept_test_keeps_the_initial_pose_when_the_features_get_worse(obj, mon
     moved = T_gt.clone()
     moved[:, 0, 3] += 0.002
 
-    def fake(F_img, image_hw, K, ids, T0, image_index, iterations):
+    def fake(F_img, image_hw, K, ids, T0, image_index, iterations, windows=None):
         win = net.windows(K[image_index], image_hw, T0, ids)
         return ReposeTrace(poses=[T0, moved, moved], cost_init=torch.tensor([1.0, 1.0]), cost_final=torch.tensor([0.5, 2.0]),
                            score=torch.tensor([0.9, 0.2]), score_init=torch.tensor([0.4, 0.5]),

@@ -94,7 +94,7 @@ class ReposeTrace:
         cost_init, cost_final: ``[N]`` mean squared feature residual over the valid window pixels at the initial
             and at the final pose (detached).
         score: ``[N]`` in 0..1 at the final pose: ``1 - |F_obs - F_rend|² / (|F_obs|² + |F_rend|²)`` summed over
-            the rendered foreground (detached).
+            the rendered foreground (detached). score_init: the same at the initial pose.
         lambdas: ``[T, N]`` the damping of each step (detached).
         windows: the :class:`Windows` used.
     """
@@ -303,13 +303,14 @@ class ReposeNet(nn.Module):
     # -- the unrolled refinement -------------------------------------------------------------------------------
 
     def refine_features(self, F_img: torch.Tensor, image_hw: tuple[int, int], K: torch.Tensor,
-                        object_ids: list[int], T_init: torch.Tensor, image_index: torch.Tensor, iterations: int
-                        ) -> ReposeTrace:
+                        object_ids: list[int], T_init: torch.Tensor, image_index: torch.Tensor, iterations: int,
+                        windows: Windows | None = None) -> ReposeTrace:
         """Unrolled LM from ``T_init [N, 4, 4]`` given the feature maps ``F_img [B, C, h, w]`` of images of size
-        ``image_hw`` with intrinsics ``K [B, 3, 3]``; ``image_index [N]`` int64."""
+        ``image_hw`` with intrinsics ``K [B, 3, 3]``; ``image_index [N]`` int64. ``windows``: those of
+        :meth:`windows` for these inputs when already computed."""
         dev = T_init.device
         Kn = K.to(dev).float()[image_index.to(dev)]
-        win = self.windows(Kn, image_hw, T_init, object_ids)
+        win = self.windows(Kn, image_hw, T_init, object_ids) if windows is None else windows
         F_obs, valid = self.observed_windows(F_img, image_index, win)
         diameter = torch.tensor([self.meshes[i].diameter_m for i in object_ids], device=dev)
         T = T_init.float()

@@ -132,7 +132,7 @@ class ReposeRefiner(Refiner):
             F_img = net.region_features(batch.images.to(torch.float32), windows, batch.image_index)
             t_feat = time.perf_counter()
             net.reset_timings()
-            trace = net.refine_features(F_img, image_hw, batch.K, ids, T0, batch.image_index, iterations)
+            trace = net.refine_features(F_img, image_hw, batch.K, ids, T0, batch.image_index, iterations, windows)
         t_lm = time.perf_counter()
         T = trace.poses[-1]
         diam = torch.tensor([net.meshes[i].diameter_m for i in ids], device=dev, dtype=torch.float64)
