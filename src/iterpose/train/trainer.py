@@ -3,7 +3,8 @@
 ``train(task, config, run_dir)`` optimises ``task``'s model on its on-the-fly batches and writes to ``run_dir``:
 
 - ``config.yaml``: the whole :class:`~iterpose.train.config.TrainConfig` (written at the start);
-- ``last.pt``: the training state (weights, Adam, LR schedule, step, config, wall time), written atomically every
+- ``last.pt``: the training state (weights, Adam, LR schedule, step, config, wall time and CPU time of all
+  processes so far), written atomically every
   ``checkpoint_every_s`` seconds, at the end and when the run is interrupted (Ctrl-C, SIGTERM): a stopped run loses
   at most the steps since the last write;
 - ``final.pt``: the weights file of the finished run (what :func:`iterpose.load_refiner` reads);
@@ -174,12 +175,13 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
     params = [p for g in groups for p in g["params"]]
     opt = torch.optim.Adam(groups, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, config))
-    start, prior_wall = 0, 0.0
+    start, prior_wall, prior_cpu = 0, 0.0, 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["weights"], strict=True)
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start, prior_wall = int(ckpt["step"]), float(ckpt["wall_s"])
+        prior_cpu = float(ckpt.get("cpu_s", 0.0))  # absent in checkpoints written before it was recorded
         torch.set_rng_state(ckpt["torch_rng"])
 
     writer = None
@@ -197,6 +199,7 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
         writer = SummaryWriter(str(run_dir / "tb"), purge_step=start if start else None)
 
     t_call = time.perf_counter()
+    cpu_call = time.process_time()
     state = {"step": start}
 
     def save_last() -> None:
@@ -207,7 +210,8 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
             "config": cfg_dict, "step": state["step"], "weights": {k: v.detach().cpu() for k, v in
                                                                   model.state_dict().items()},
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
-            "wall_s": prior_wall + time.perf_counter() - t_call}, last_path)
+            "wall_s": prior_wall + time.perf_counter() - t_call,
+            "cpu_s": prior_cpu + (time.process_time() - cpu_call) * dist.world}, last_path)
 
     def on_sigterm(signum, frame):  # a scheduler's stop: save like Ctrl-C
         raise KeyboardInterrupt
@@ -245,7 +249,8 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
                 now = time.perf_counter()
                 rec = {"step": step + 1, **stats, "lr": opt.param_groups[0]["lr"], "grad_norm": float(grad_norm),
                        "samples_per_s": window_samples / max(now - window_t, 1e-9),
-                       "wall_s": prior_wall + now - t_call}
+                       "wall_s": prior_wall + now - t_call,
+                       "cpu_s": prior_cpu + (time.process_time() - cpu_call) * dist.world}
                 window_t, window_samples = now, 0
                 metrics_file.write(json.dumps(rec) + "\n")
                 metrics_file.flush()
