@@ -38,7 +38,12 @@ import cv2
 import numpy as np
 import torch
 
-from iterpose.data.backgrounds import fast_procedural_background, gaussian_noise, image_background, list_background_images
+from iterpose.data.backgrounds import (
+    fast_procedural_background,
+    gaussian_noise,
+    image_background,
+    list_background_images,
+)
 from iterpose.data.synth_config import LMO_K, SynthConfig, SynthScene, scene_rng
 from iterpose.data.synth_layout import layout
 from iterpose.data.synth_meshes import MeshArrays, prepare_objects

@@ -11,7 +11,7 @@ import numpy as np
 
 from iterpose.errors import InvalidInputError
 from iterpose.mesh.model import ObjectModel
-from iterpose.render import vertex_normals
+from iterpose.mesh.model import vertex_normals
 
 __all__ = ["MeshArrays", "mesh_arrays", "prepare_objects", "random_primitive"]
 

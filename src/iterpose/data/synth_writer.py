@@ -37,7 +37,6 @@ import numpy as np
 
 from iterpose.data.bop_writer import (
     atomic_write_bytes,
-    atomic_write_text,
     save_camera,
     save_depth_mm,
     save_json,
@@ -333,7 +332,8 @@ def _produce_images(objects, meshes, config: SynthConfig, seed: int, scene_dir: 
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("forkserver"),
-                               initializer=_worker_init, initargs=(list(objects), config, seed, scene_dir, depth_scale, fp))
+                               initializer=_worker_init,
+                               initargs=(list(objects), config, seed, scene_dir, depth_scale, fp))
     try:
         yield from pool.map(_worker_produce, todo)
     finally:
