@@ -13,10 +13,11 @@ from iterpose.errors import InvalidInputError
 from iterpose.mesh.model import ObjectModel
 from iterpose.mesh.model import vertex_normals
 
-__all__ = ["MeshArrays", "mesh_arrays", "prepare_objects", "random_primitive"]
+__all__ = ["MeshArrays", "mesh_arrays", "bbox_corners", "prepare_objects", "random_primitive"]
 
 #: Albedo of a model without vertex colours (mid grey, as the renderer's default).
 DEFAULT_ALBEDO = 0.7
+
 
 @dataclass(frozen=True, eq=False)
 class MeshArrays:
@@ -35,14 +36,15 @@ class MeshArrays:
     normals: np.ndarray
     center: np.ndarray
     radius: float
-    obj_id: int = -1
-    corners: np.ndarray | None = None
+    obj_id: int
+    corners: np.ndarray
 
-    def __post_init__(self) -> None:
-        if self.corners is None:
-            lo, hi = self.vertices.min(axis=0), self.vertices.max(axis=0)
-            idx = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], bool)
-            object.__setattr__(self, "corners", np.where(idx, hi, lo))
+
+def bbox_corners(vertices: np.ndarray) -> np.ndarray:
+    """``[8, 3]`` corners of the axis-aligned bounding box of ``vertices [V, 3]``."""
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    idx = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], bool)
+    return np.where(idx, hi, lo)
 
 
 def mesh_arrays(model: ObjectModel) -> MeshArrays:
@@ -62,7 +64,7 @@ def mesh_arrays(model: ObjectModel) -> MeshArrays:
     center = (v.min(axis=0) + v.max(axis=0)) / 2
     radius = float(np.linalg.norm(v - center, axis=1).max())
     return MeshArrays(v, np.ascontiguousarray(f), np.ascontiguousarray(c), np.ascontiguousarray(n), center, radius,
-                      int(model.obj_id))
+                      int(model.obj_id), bbox_corners(v))
 
 
 def prepare_objects(objects: Sequence[ObjectModel]) -> tuple[MeshArrays, ...]:
@@ -102,7 +104,7 @@ def _box(half: np.ndarray, color: np.ndarray) -> MeshArrays:
             f += [(base, base + 1, base + 2), (base, base + 2, base + 3)]
     v = np.array(v)
     return MeshArrays(v, np.array(f, np.int64), np.repeat(color[None], len(v), 0).astype(np.float32),
-                      np.array(n, np.float32), np.zeros(3), float(np.linalg.norm(half)))
+                      np.array(n, np.float32), np.zeros(3), float(np.linalg.norm(half)), -1, bbox_corners(v))
 
 
 def _ellipsoid(half: np.ndarray, color: np.ndarray, n_lat: int = 8, n_lon: int = 16) -> MeshArrays:
@@ -119,7 +121,7 @@ def _ellipsoid(half: np.ndarray, color: np.ndarray, n_lat: int = 8, n_lon: int =
     c, e = idx[1:], np.roll(idx[1:], -1, axis=1)
     f = np.concatenate([np.stack([a, c, e], -1).reshape(-1, 3), np.stack([a, e, b], -1).reshape(-1, 3)])
     return MeshArrays(v, f.astype(np.int64), np.repeat(color[None], len(v), 0).astype(np.float32),
-                      nrm.astype(np.float32), np.zeros(3), float(half.max()))
+                      nrm.astype(np.float32), np.zeros(3), float(half.max()), -1, bbox_corners(v))
 
 
 def random_primitive(rng: np.random.Generator, size_range: tuple[float, float]) -> MeshArrays:
