@@ -31,8 +31,11 @@ class LMSettings:
         lambda_up: factor on a rejected step. lambda_down: divisor on an accepted step.
         lambda_min, lambda_max: clamp of the damping.
         eps: absolute regulariser added to ``H``'s diagonal (keeps unobserved directions from exploding).
-        max_step_rot_rad: a step rotating more than this is rejected (treated as a cost increase).
-        max_step_trans_rel: a step translating more than this times the object diameter is rejected.
+        max_step_rot_rad: a step rotating more than this is rejected (treated as a cost increase); 0.35 rad is
+            20 degrees, twice the largest error RGB-LM recovers from (a basin of about 5-10 degrees, see
+            :data:`iterpose.demo.DEMO_PERTURBATION`): a step that large is taken as a failed linearisation.
+        max_step_trans_rel: a step translating more than this times the object diameter is rejected (a quarter
+            of the object per iteration, for the same reason).
     """
 
     lambda_init: float = 1e-2

@@ -40,9 +40,11 @@ class RgbLMConfig:
         gain_bias: fit a gain and bias per object and channel (brightness changes).
         occlusion: exclude pixels where another object of the same image is in front (at the initial poses).
         accept_margin: the refined pose is kept only if its accept energy is lower than the initial pose's by
-            more than this (nats per pixel).
+            more than this (nats per pixel). 0.01 won the LM-O validation sweep over 0 and 0.03
+            (benchmarks/RESULTS_rgb_lm.md, "variant" table).
         accept_edge_ratio: the refined pose must also keep at least this fraction of the initial pose's image
-            edge strength across the rendered contour (0 disables the check).
+            edge strength across the rendered contour (0 disables the check). 1.05 won over 0.95 and 1.0 in the
+            same sweep (0.95 lost Proj@5px; 1.05 kept it and gained ADD(-S)).
         depth_fallback: when the refined pose fails the accept test (and did not diverge), return the initial
             pose slid along its viewing ray to the refined depth (status ``DEPTH_ONLY``) instead of the initial
             pose. On LM-O the silhouette's size (depth) is the reliable part of the region term's answer, its
