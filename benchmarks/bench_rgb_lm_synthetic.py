@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import iterpose
-from iterpose.data.backgrounds import procedural_background
+from iterpose.data.backgrounds import fast_procedural_background
 from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.geometry import look_at_T_co
 from iterpose.mesh import example_object
@@ -51,7 +51,7 @@ def make_scene(model, rng: np.random.Generator):
     T = look_at_T_co(torch.tensor(eye, dtype=torch.float32), torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))
     T[:2, 3] += torch.tensor(rng.uniform(-0.12, 0.12, 2), dtype=torch.float32) * dist  # off-centre
     r = render_objects([model], T[None], K_LMO, H, W)
-    bg = torch.from_numpy(procedural_background(H, W, rng)).permute(2, 0, 1)
+    bg = torch.from_numpy(fast_procedural_background(H, W, rng)).permute(2, 0, 1)
     gain = torch.tensor(rng.uniform(0.8, 1.2, 3), dtype=torch.float32)[:, None, None]
     bias = torch.tensor(rng.uniform(-0.05, 0.05, 3), dtype=torch.float32)[:, None, None]
     img = torch.where(r.mask[0], r.rgb[0] * gain + bias, bg)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iterpose.data.backgrounds import procedural_background
+from iterpose.data.backgrounds import fast_procedural_background
 from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.data.units import mm_from_m
 from iterpose.errors import InvalidInputError
@@ -133,7 +133,7 @@ def make_demo_scene(seed: int = 0):
     up = torch.tensor([0.0, 0.0, 1.0]) if abs(direction[2]) < 0.9 else torch.tensor([0.0, 1.0, 0.0])
     T_gt = look_at_T_co(eye, torch.zeros(3), up)
     render = render_objects([model], T_gt[None], K_DEMO, HEIGHT, WIDTH)
-    background = torch.from_numpy(procedural_background(HEIGHT, WIDTH, rng)).permute(2, 0, 1)
+    background = torch.from_numpy(fast_procedural_background(HEIGHT, WIDTH, rng)).permute(2, 0, 1)
     image = torch.where(render.mask[0], render.rgb[0], background)
     image = (image + torch.from_numpy(rng.normal(0.0, 0.01, image.shape).astype(np.float32))).clamp(0, 1)
     return model, image, K_DEMO.clone(), T_gt

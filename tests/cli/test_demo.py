@@ -27,7 +27,7 @@ def test_demo_refines_and_writes_pictures(tmp_path, capsys):
     errors = json.loads((tmp_path / "errors.json").read_text())
     init, refined = errors["init"][0], errors["refined"][0]
     assert init["add_rel_diameter"] > 0.1  # the initial pose really is off (0.228 measured)
-    # measured 0.228 -> 0.012 of the diameter and 14.2 -> 1.3 px: require a clear success
+    # measured 0.228 -> 0.008 of the diameter and 14.2 -> 1.3 px: require a clear success
     assert refined["add_rel_diameter"] < 0.05 and refined["proj2d_px"] < 3.0
     assert errors["status"] == [0]
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from iterpose.data.backgrounds import (
+    clutter_background,
     fast_procedural_background,
     gaussian_noise,
     image_background,
@@ -91,6 +92,8 @@ def _augment(img: np.ndarray, config: SynthConfig, rng: np.random.Generator) -> 
 def _background(config: SynthConfig, rng: np.random.Generator) -> np.ndarray:
     if str(config.background) == "procedural":
         return fast_procedural_background(config.height, config.width, rng)
+    if str(config.background) == "clutter":
+        return clutter_background(config.height, config.width, rng)
     return image_background(_background_files(str(config.background)), config.height, config.width, rng)
 
 

@@ -64,7 +64,8 @@ class SynthConfig:
             ``objects_per_image[0]``: rare unless the image is crowded).
         light_max_angle_deg: the light comes from within this angle of the camera's viewing direction.
         ambient, diffuse: (min, max) of the ambient and diffuse weights of the Lambert shading.
-        background: "procedural" (colour field + shapes + noise) or a folder of the user's images (random crops).
+        background: "procedural" (colour field + shapes + noise), "clutter" (that plus textured patches, lines and
+            black-and-white blocks: closer to real scenes) or a folder of the user's images (random crops).
         noise_std: (min, max) standard deviation of additive Gaussian sensor noise (0..1 units).
         blur_prob: probability of a Gaussian blur of the whole image.
         blur_sigma_px: (min, max) blur sigma, pixels.
@@ -144,9 +145,9 @@ class SynthConfig:
         if not (isinstance(self.crop_margin, (int, float)) and self.crop_margin > 0):
             raise InvalidInputError(f"SynthConfig.crop_margin: expected a number > 0, got {self.crop_margin!r}")
         if not isinstance(self.background, (str, Path)) or not str(self.background):
-            raise InvalidInputError(f"SynthConfig.background: expected 'procedural' or a folder path, got "
+            raise InvalidInputError(f"SynthConfig.background: expected 'procedural', 'clutter' or a folder path, got "
                                     f"{self.background!r}")
-        if str(self.background) != "procedural":
+        if str(self.background) not in ("procedural", "clutter"):
             list_background_images(self.background)  # MissingFileError when missing or empty
 
     @property
