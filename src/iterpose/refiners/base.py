@@ -23,7 +23,7 @@ from enum import IntEnum
 import torch
 
 from iterpose.errors import CameraError, InvalidInputError, ShapeError
-from iterpose.geometry import orthonormalize, validate_K
+from iterpose.geometry import orthonormalize, principal_point_in_image, validate_K
 
 __all__ = [
     "RefineStatus",
@@ -180,10 +180,10 @@ def _check_inputs(images, K, object_ids, init_poses, image_index, known_ids) -> 
         got = list(K.shape) if isinstance(K, torch.Tensor) else type(K).__name__
         raise ShapeError(f"{fn}: K must be [B, 3, 3] = [{B}, 3, 3] (one per image), got {got}.")
     validate_K(K.float(), "K")
-    cx, cy = K[:, 0, 2].detach().cpu(), K[:, 1, 2].detach().cpu()
-    bad = (cx <= -0.5) | (cx >= W - 0.5) | (cy <= -0.5) | (cy >= H - 0.5)
+    bad = ~principal_point_in_image(K.detach().cpu(), W, H)
     if bool(bad.any()):
         b = int(bad.nonzero()[0, 0])
+        cx, cy = K[:, 0, 2].detach().cpu(), K[:, 1, 2].detach().cpu()
         raise CameraError(f"{fn}: K[{b}] has principal point (cx, cy) = ({float(cx[b]):.1f}, {float(cy[b]):.1f}) "
                           f"outside the {W}x{H} image; K does not match the image size (wrong camera or a "
                           f"resized image?).")
@@ -301,31 +301,31 @@ class Refiner(ABC):
                 images=images.detach(), K=K.detach().to(images.device, torch.float32), object_ids=ids[ok],
                 init_poses=T_ok.to(torch.float32), image_index=img_idx[ok],
             )
-            sub = self._refine(batch, iters)
+            result = self._refine(batch, iters)
             okd = ok.to(dev)
-            sub_poses = sub.poses.to(dev, dtype)
-            sub_trace = sub.trace.to(dev, dtype)
-            sub_status = sub.status.cpu()
+            refined_poses = result.poses.to(dev, dtype)
+            refined_trace = result.trace.to(dev, dtype)
+            refined_status = result.status.cpu()
             # last line of defence: a non-finite or behind-camera result keeps the initial pose
-            bad = ~torch.isfinite(sub_poses).all(dim=(1, 2)) | (sub_poses[:, 2, 3] <= MIN_DEPTH_M)
+            bad = ~torch.isfinite(refined_poses).all(dim=(1, 2)) | (refined_poses[:, 2, 3] <= MIN_DEPTH_M)
             if bool(bad.any()):
-                sub_poses = torch.where(bad[:, None, None], poses[okd], sub_poses)
-                sub_status = torch.where(bad.cpu(), torch.tensor(int(RefineStatus.DIVERGED), dtype=torch.int8),
-                                         sub_status)
-            sub_trace = torch.where(torch.isfinite(sub_trace), sub_trace, poses[okd][None])
-            sub_trace[0] = poses[okd]  # exactly the input (the refiner saw it orthonormalised in float32)
-            keep = ((sub_status == int(RefineStatus.KEPT_INITIAL_WORSE)) |
-                    (sub_status == int(RefineStatus.DIVERGED))).to(dev)
-            sub_poses = torch.where(keep[:, None, None], poses[okd], sub_poses)  # kept poses: the input, bit for bit
-            depth_only = (sub_status == int(RefineStatus.DEPTH_ONLY)).to(dev)
+                refined_poses = torch.where(bad[:, None, None], poses[okd], refined_poses)
+                refined_status = torch.where(bad.cpu(), torch.tensor(int(RefineStatus.DIVERGED), dtype=torch.int8),
+                                         refined_status)
+            refined_trace = torch.where(torch.isfinite(refined_trace), refined_trace, poses[okd][None])
+            refined_trace[0] = poses[okd]  # exactly the input (the refiner saw it orthonormalised in float32)
+            keep = ((refined_status == int(RefineStatus.KEPT_INITIAL_WORSE)) |
+                    (refined_status == int(RefineStatus.DIVERGED))).to(dev)
+            refined_poses = torch.where(keep[:, None, None], poses[okd], refined_poses)  # kept poses: the input, bit for bit
+            depth_only = (refined_status == int(RefineStatus.DEPTH_ONLY)).to(dev)
             if bool(depth_only.any()):  # their rotation too
-                sub_poses[:, :3, :3] = torch.where(depth_only[:, None, None], poses[okd][:, :3, :3],
-                                                   sub_poses[:, :3, :3])
-            poses[okd] = sub_poses
-            trace[:, okd] = sub_trace
-            scores[okd] = sub.scores.to(dev, dtype).nan_to_num(0.0).clamp(0, 1)
-            status[ok] = sub_status.to(torch.int8)
-            timings = sub.timings
+                refined_poses[:, :3, :3] = torch.where(depth_only[:, None, None], poses[okd][:, :3, :3],
+                                                   refined_poses[:, :3, :3])
+            poses[okd] = refined_poses
+            trace[:, okd] = refined_trace
+            scores[okd] = result.scores.to(dev, dtype).nan_to_num(0.0).clamp(0, 1)
+            status[ok] = refined_status.to(torch.int8)
+            timings = result.timings
         total = time.perf_counter() - t0
         timings = RefineTimings(total_s=total, prepare_s=timings.prepare_s, features_s=timings.features_s,
                                 render_s=timings.render_s,
