@@ -157,3 +157,10 @@ def test_a_failing_image_is_logged_and_written_unchanged(tiny, caplog):
     assert np.array_equal(t.R[:2], a.R[:2]) and np.array_equal(t.t_mm[:2], a.t_mm[:2])
     assert np.array_equal(t.score[:2], a.score[:2]) and np.array_equal(t.time_s[:2], a.time_s[:2])
     assert abs(t.t_mm[2, 0] - a.t_mm[2, 0] - 1.0) < 1e-3 and t.score[2] == 0.5
+
+
+def test_output_folder_is_created(tiny, tmp_path):
+    root, init = tiny
+    out = tmp_path / "new" / "deeper" / "out.csv"
+    assert main(["refine", str(root), str(init), "--out", str(out), "--iterations", "1", "--no-progress"]) == 0
+    assert out.is_file()

@@ -99,20 +99,14 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(f"--{name} must be >= {lo}, got {v}.")
     models = _models_dir(args.models)
 
-    import torch  # noqa: PLC0415 (keep `iterpose --help` fast)
-
+    from iterpose.cli._common import apply_threads, check_device  # noqa: PLC0415
     from iterpose.data.bop_writer import atomic_write_text  # noqa: PLC0415
     from iterpose.refiners import make_refiner  # noqa: PLC0415
     from iterpose.refiners.bench import BenchConfig, bench_refiner  # noqa: PLC0415
     from iterpose.refiners.checkpoint import read_refiner_checkpoint  # noqa: PLC0415
 
-    if args.threads is not None:
-        import numba  # noqa: PLC0415
-
-        torch.set_num_threads(args.threads)
-        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError("--device cuda: CUDA is not available on this machine; use --device cpu.")
+    apply_threads(args.threads)
+    check_device(args.device)
     overrides = {k: getattr(args, k) for k in ("repeats", "warmup", "seed") if getattr(args, k) is not None}
     config = dataclasses.replace(BenchConfig(counts=counts), **overrides)
     registry = None

@@ -41,30 +41,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # noqa: PLC0415 (keep `iterpose --help` fast)
+    from iterpose.cli._common import apply_threads, check_device  # noqa: PLC0415
+
 
     from iterpose.data import BopDataset, read_results_csv, write_results_csv  # noqa: PLC0415
-    from iterpose.errors import InvalidInputError, MissingFileError  # noqa: PLC0415
+    from iterpose.errors import InvalidInputError  # noqa: PLC0415
     from iterpose.mesh import load_objects  # noqa: PLC0415
     from iterpose.refiners import make_refiner  # noqa: PLC0415
     from iterpose.refiners.dataset_refine import check_refine_inputs, refine_results  # noqa: PLC0415
 
     if args.iterations is not None and args.iterations < 0:
         raise InvalidInputError(f"--iterations must be >= 0, got {args.iterations}.")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InvalidInputError(f"--threads must be >= 1, got {args.threads}.")
-        import numba  # noqa: PLC0415
-
-        torch.set_num_threads(args.threads)
-        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError("--device cuda: CUDA is not available on this machine; use --device cpu.")
+    apply_threads(args.threads)
+    check_device(args.device)
     out = Path(args.out)
     if out.resolve() == Path(args.init_csv).resolve():
         raise InvalidInputError(f"--out {out} is the input CSV; write to another file.")
-    if not out.parent.is_dir():
-        raise MissingFileError(f"--out {out}: folder {out.parent} does not exist; create it first.")
+    out.parent.mkdir(parents=True, exist_ok=True)
     if args.method != "rgb-lm" or args.weights is not None:
         # fails fast (before reading the dataset) on a method not available, missing or misplaced weights, a
         # damaged weights file or weights of another method; the registry is checked below, with the models

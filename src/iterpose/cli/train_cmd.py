@@ -52,22 +52,16 @@ def load_training_objects(spec: str, unit: str = "mm") -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # noqa: PLC0415
+    from iterpose.cli._common import apply_threads, check_device  # noqa: PLC0415
+
 
     from iterpose.errors import InvalidInputError  # noqa: PLC0415
     from iterpose.train import task_class  # noqa: PLC0415
     from iterpose.train.config import TrainConfig, config_from_dict, load_config_file  # noqa: PLC0415
     from iterpose.train.trainer import export_weights, read_train_checkpoint, train  # noqa: PLC0415
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InvalidInputError(f"--threads must be >= 1, got {args.threads}.")
-        import numba  # noqa: PLC0415
-
-        torch.set_num_threads(args.threads)
-        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError("--device cuda: no CUDA device is available here; use --device cpu.")
+    apply_threads(args.threads)
+    check_device(args.device)
     task_cls = task_class(args.method)
     if args.export is not None:
         step = export_weights(task_cls, load_training_objects(args.objects, args.unit), args.out, args.export)
