@@ -127,6 +127,86 @@ class _Distributed:
             self.dist.destroy_process_group()
 
 
+class _Clock:
+    """Wall and CPU seconds of the run: those of earlier calls (from ``last.pt``) plus this call's."""
+
+    def __init__(self, prior_wall: float, prior_cpu: float, world: int) -> None:
+        self.prior_wall, self.prior_cpu, self.world = prior_wall, prior_cpu, world
+        self.t0, self.cpu0 = time.perf_counter(), time.process_time()
+
+    def call_s(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def wall_s(self) -> float:
+        return self.prior_wall + self.call_s()
+
+    def cpu_s(self) -> float:
+        """All processes' CPU time (this process's times the number of processes)."""
+        return self.prior_cpu + (time.process_time() - self.cpu0) * self.world
+
+
+class _RunLog:
+    """Rank 0's outputs besides checkpoints: ``metrics.jsonl`` (lines past the resumed step dropped: they were
+    written after the last checkpoint and will be written again), TensorBoard, the progress bar."""
+
+    def __init__(self, run_dir: Path, config: TrainConfig, start: int, progress: bool) -> None:
+        path = run_dir / "metrics.jsonl"
+        kept = []
+        if path.exists():
+            kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= start]
+        path.write_text("".join(ln + "\n" for ln in kept))
+        self.file = path.open("a")
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (tensorboard is slow to import)
+
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start if start else None)
+        self.bar = None
+        if progress:
+            from tqdm import tqdm  # noqa: PLC0415
+
+            self.bar = tqdm(total=config.steps, initial=start, desc=f"train {config.method}", unit="step",
+                            dynamic_ncols=True)
+
+    def step(self, stats: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{stats['loss']:.4f}", err=f"{stats.get('err_final', 0):.3f}")
+
+    def record(self, rec: dict) -> None:
+        self.file.write(json.dumps(rec) + "\n")
+        self.file.flush()
+        for k, v in rec.items():
+            if k != "step":
+                self.writer.add_scalar(f"train/{k}", v, rec["step"])
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.writer.close()
+        self.file.close()
+
+
+def _checked_resume(run_dir: Path, config: TrainConfig, resume: bool) -> dict | None:
+    """The run's ``last.pt`` when resuming (same method, same config but ``steps``), else None; errors for a
+    directory that already holds a run without ``resume`` or holds none with it."""
+    last_path = run_dir / "last.pt"
+    if not resume:
+        if last_path.exists():
+            raise InvalidInputError(f"{run_dir} already holds a training run (last.pt); use --resume to continue it "
+                                    f"or another --out.")
+        return None
+    if not last_path.is_file():
+        raise InvalidInputError(f"--resume: {run_dir} has no last.pt to resume from; start without --resume.")
+    ckpt = read_train_checkpoint(last_path)
+    if ckpt["method"] != config.method:
+        raise InvalidInputError(f"--resume: {run_dir} is a {ckpt['method']!r} run, not {config.method!r}.")
+    diff = _config_diff({k: v for k, v in ckpt["config"].items() if k != "steps"},
+                        {k: v for k, v in config_to_dict(config).items() if k != "steps"})
+    if diff:
+        raise InvalidInputError(f"--resume: {run_dir} was trained with another config; differing keys: "
+                                f"{'; '.join(diff[:8])}. Resume with the run's config.yaml.")
+    return ckpt
+
+
 def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
           device: str = "cpu", progress: bool = True, init_weights: str | Path | None = None) -> TrainResult:
     """Train ``task_cls``'s model (e.g. :class:`iterpose.train.repose_task.ReposeTask`) on ``objects``.
@@ -147,21 +227,7 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     last_path, final_path = run_dir / "last.pt", run_dir / "final.pt"
     cfg_dict = config_to_dict(config)
-    ckpt = None
-    if resume:
-        if not last_path.is_file():
-            raise InvalidInputError(f"--resume: {run_dir} has no last.pt to resume from; start without --resume.")
-        ckpt = read_train_checkpoint(last_path)
-        if ckpt["method"] != config.method:
-            raise InvalidInputError(f"--resume: {run_dir} is a {ckpt['method']!r} run, not {config.method!r}.")
-        diff = _config_diff({k: v for k, v in ckpt["config"].items() if k != "steps"},
-                            {k: v for k, v in cfg_dict.items() if k != "steps"})
-        if diff:
-            raise InvalidInputError(f"--resume: {run_dir} was trained with another config; differing keys: "
-                                    f"{'; '.join(diff[:8])}. Resume with the run's config.yaml.")
-    elif last_path.exists():
-        raise InvalidInputError(f"{run_dir} already holds a training run (last.pt); use --resume to continue it or "
-                                f"another --out.")
+    ckpt = _checked_resume(run_dir, config, resume)
     if dist.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
@@ -183,23 +249,8 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
         start, prior_wall = int(ckpt["step"]), float(ckpt["wall_s"])
         prior_cpu = float(ckpt.get("cpu_s", 0.0))  # absent in checkpoints written before it was recorded
         torch.set_rng_state(ckpt["torch_rng"])
-
-    writer = None
-    metrics_file = None
-    if dist.rank == 0:
-        metrics_path = run_dir / "metrics.jsonl"
-        kept = []
-        if metrics_path.exists():  # drop lines past the resumed step (written after the last checkpoint)
-            kept = [ln for ln in metrics_path.read_text().splitlines() if ln.strip() and
-                    json.loads(ln).get("step", 0) <= start]
-        metrics_path.write_text("".join(ln + "\n" for ln in kept))
-        metrics_file = metrics_path.open("a")
-        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (tensorboard is slow to import)
-
-        writer = SummaryWriter(str(run_dir / "tb"), purge_step=start if start else None)
-
-    t_call = time.perf_counter()
-    cpu_call = time.process_time()
+    log = _RunLog(run_dir, config, start, progress) if dist.rank == 0 else None
+    clock = _Clock(prior_wall, prior_cpu, dist.world)
     state = {"step": start}
 
     def save_last() -> None:
@@ -207,25 +258,19 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
             return
         save_checkpoint_atomic({
             "format": "iterpose-train", "format_version": TRAIN_FORMAT_VERSION, "method": config.method,
-            "config": cfg_dict, "step": state["step"], "weights": {k: v.detach().cpu() for k, v in
-                                                                  model.state_dict().items()},
+            "config": cfg_dict, "step": state["step"],
+            "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
-            "wall_s": prior_wall + time.perf_counter() - t_call,
-            "cpu_s": prior_cpu + (time.process_time() - cpu_call) * dist.world}, last_path)
+            "wall_s": clock.wall_s(), "cpu_s": clock.cpu_s()}, last_path)
 
     def on_sigterm(signum, frame):  # a scheduler's stop: save like Ctrl-C
         raise KeyboardInterrupt
 
     old_handler = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
-    bar = None
-    if progress and dist.rank == 0:
-        from tqdm import tqdm  # noqa: PLC0415
-
-        bar = tqdm(total=config.steps, initial=start, desc=f"train {config.method}", unit="step", dynamic_ncols=True)
     amp = config.amp and dev.type == "cuda"
     last_save = time.perf_counter()
-    samples = 0
-    window_t, window_samples = time.perf_counter(), 0
+    samples = window_samples = 0
+    window_t = time.perf_counter()
     try:
         model.train()
         for step in range(start, config.steps):
@@ -242,21 +287,14 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
             n_obj = int(stats.get("objects", config.batch_size)) * dist.world
             samples += n_obj
             window_samples += n_obj
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{stats['loss']:.4f}", err=f"{stats.get('err_final', 0):.3f}")
-            if dist.rank == 0 and ((step + 1) % config.log_every == 0 or step + 1 == config.steps):
-                now = time.perf_counter()
-                rec = {"step": step + 1, **stats, "lr": opt.param_groups[0]["lr"], "grad_norm": float(grad_norm),
-                       "samples_per_s": window_samples / max(now - window_t, 1e-9),
-                       "wall_s": prior_wall + now - t_call,
-                       "cpu_s": prior_cpu + (time.process_time() - cpu_call) * dist.world}
-                window_t, window_samples = now, 0
-                metrics_file.write(json.dumps(rec) + "\n")
-                metrics_file.flush()
-                for k, v in rec.items():
-                    if k != "step":
-                        writer.add_scalar(f"train/{k}", v, step + 1)
+            if log is not None:
+                log.step(stats)
+                if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+                    now = time.perf_counter()
+                    log.record({"step": step + 1, **stats, "lr": opt.param_groups[0]["lr"],
+                                "grad_norm": float(grad_norm), "samples_per_s": window_samples / max(now - window_t, 1e-9),
+                                "wall_s": clock.wall_s(), "cpu_s": clock.cpu_s()})
+                    window_t, window_samples = now, 0
             if time.perf_counter() - last_save >= config.checkpoint_every_s:
                 save_last()
                 last_save = time.perf_counter()
@@ -267,19 +305,15 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
         save_last()
         raise
     finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
-        if metrics_file is not None:
-            metrics_file.close()
+        if log is not None:
+            log.close()
         if old_handler is not None:
             signal.signal(signal.SIGTERM, old_handler)
         dist.barrier()
         dist.close()
-    wall = time.perf_counter() - t_call
+    wall = clock.call_s()
     return TrainResult(steps=state["step"], last_path=last_path, final_path=final_path if dist.rank == 0 else None,
-                       wall_s=wall, total_wall_s=prior_wall + wall, samples_per_s=samples / max(wall, 1e-9))
+                       wall_s=wall, total_wall_s=clock.wall_s(), samples_per_s=samples / max(wall, 1e-9))
 
 
 def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainConfig) -> None:
