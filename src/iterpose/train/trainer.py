@@ -292,7 +292,8 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
                 if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
                     now = time.perf_counter()
                     log.record({"step": step + 1, **stats, "lr": opt.param_groups[0]["lr"],
-                                "grad_norm": float(grad_norm), "samples_per_s": window_samples / max(now - window_t, 1e-9),
+                                "grad_norm": float(grad_norm),
+                                "samples_per_s": window_samples / max(now - window_t, 1e-9),
                                 "wall_s": clock.wall_s(), "cpu_s": clock.cpu_s()})
                     window_t, window_samples = now, 0
             if time.perf_counter() - last_save >= config.checkpoint_every_s:
