@@ -164,3 +164,32 @@ def test_output_folder_is_created(tiny, tmp_path):
     out = tmp_path / "new" / "deeper" / "out.csv"
     assert main(["refine", str(root), str(init), "--out", str(out), "--iterations", "1", "--no-progress"]) == 0
     assert out.is_file()
+
+
+def test_refine_with_repose_weights(tiny, tmp_path, capsys):
+    """`--method repose --weights`: the weights' registry is checked against the dataset's models, every row is
+    written, the placeholder is passed through; weights for other meshes are one error and no output file."""
+    from iterpose.mesh import load_objects
+    from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
+    from iterpose.refiners.repose import ReposeConfig, ReposeRefiner, build_repose_net
+
+    root, init = tiny
+    models = load_objects(root / "models")
+    cfg = ReposeConfig(trunk="scratch", trunk_frozen=False, feature_channels=4, decoder_width=8, iterations=2)
+    weights = tmp_path / "w.pt"
+    save_checkpoint_atomic(ReposeRefiner(build_repose_net(models, cfg)).checkpoint(object_registry(models)), weights)
+    out = tmp_path / "out.csv"
+    assert main(["refine", str(root), str(init), "--out", str(out), "--method", "repose", "--weights", str(weights),
+                 "--no-progress"]) == 0
+    a, b = read_results_csv(init), read_results_csv(out)
+    assert np.array_equal(a.im_id, b.im_id) and np.array_equal(a.obj_id, b.obj_id)
+    assert np.array_equal(b.t_mm[1], a.t_mm[1])  # the t = 0 placeholder, unchanged
+    other = {1: example_object(1)}
+    other[1] = type(other[1])(**{**other[1].__dict__, "vertices": other[1].vertices * 1.01})
+    bad = tmp_path / "other.pt"
+    save_checkpoint_atomic(ReposeRefiner(build_repose_net(other, cfg)).checkpoint(object_registry(other)), bad)
+    out2 = tmp_path / "out2.csv"
+    capsys.readouterr()
+    assert main(["refine", str(root), str(init), "--out", str(out2), "--method", "repose", "--weights", str(bad),
+                 "--no-progress"]) == 2
+    assert "meshes of objects [1] differ" in capsys.readouterr().err and not out2.exists()
