@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_rgb_lm_synthetic import DATA, K_LMO, SYMMETRIC, make_scene  # noqa: E402
 
 import iterpose  # noqa: E402
+from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data.perturb import PerturbConfig, perturb_poses  # noqa: E402
 from iterpose.metrics.batched import add_m, adi_m  # noqa: E402
 from iterpose.refiners import load_refiner  # noqa: E402
@@ -81,11 +82,7 @@ def main() -> int:
     p.add_argument("--per-object", type=int, default=4)
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
-    if args.threads:
-        import numba
-
-        torch.set_num_threads(args.threads)
-        numba.set_num_threads(args.threads)
+    apply_threads(args.threads)
     models_dir = DATA / "lmo" / "models"
     if not models_dir.is_dir():
         print(f"LM-O models not found at {models_dir}; nothing to measure", file=sys.stderr)

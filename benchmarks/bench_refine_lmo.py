@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 import iterpose
+from iterpose.cli._common import apply_threads
 from iterpose.data import BopDataset, ResultsTable, read_results_csv, write_results_csv
 from iterpose.metrics.evaluate import evaluate
 from iterpose.refiners import make_refiner
@@ -74,11 +75,7 @@ def main() -> int:
     p.add_argument("--tag", default="", help="suffix of the output JSON name")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/iterpose_bench_lmo"))
     args = p.parse_args()
-    if args.threads:
-        import numba
-
-        torch.set_num_threads(args.threads)
-        numba.set_num_threads(args.threads)
+    apply_threads(args.threads)
     lmo, init_dir = DATA / "lmo", DATA / "lmo-init"
     if not (lmo / "test_targets_bop19.json").exists():
         print(f"LM-O data not found at {lmo}; nothing to measure", file=sys.stderr)
