@@ -164,9 +164,9 @@ def test_accept_test_keeps_the_initial_pose_when_the_features_get_worse(obj, mon
 
     def fake(F_img, image_hw, K, ids, T0, image_index, iterations, windows=None):
         win = net.windows(K[image_index], image_hw, T0, ids)
-        return ReposeTrace(poses=[T0, moved, moved], cost_init=torch.tensor([1.0, 1.0]), cost_final=torch.tensor([0.5, 2.0]),
-                           score=torch.tensor([0.9, 0.2]), score_init=torch.tensor([0.4, 0.5]),
-                           lambdas=torch.zeros(2, 2), windows=win)
+        return ReposeTrace(poses=[T0, moved, moved], costs=torch.tensor([[1.0, 1.0], [0.7, 1.5], [0.5, 2.0]]),
+                           scores=torch.tensor([[0.4, 0.5], [0.6, 0.3], [0.9, 0.2]]), lambdas=torch.zeros(2, 2),
+                           windows=win)
 
     monkeypatch.setattr(net, "refine_features", fake)
     out = refiner.refine(image, K_IMG, torch.tensor([1, 1]), T_gt, torch.tensor([0, 0]))
@@ -275,3 +275,20 @@ def test_region_features_match_the_whole_image_inside_the_windows(obj):
     diff = (a - b).abs().amax(dim=1)[valid]
     assert float(diff.max()) < 1e-3 * float(a.abs().max())
     assert float(region[1].abs().sum()) > 0 and float(region[1, :, :, :2].abs().sum()) == 0  # only near object 3
+
+
+def test_select_best_iterate_returns_the_lowest_cost_pose(obj, monkeypatch):
+    net = build_repose_net({1: obj}, dataclasses.replace(RGB_CONFIG, iterations=2, select_best_iterate=True))
+    T0 = _poses(1, 6)
+    middle, last = T0.clone(), T0.clone()
+    middle[:, 0, 3] += 0.001
+    last[:, 0, 3] += 0.003
+
+    def fake(F_img, image_hw, K, ids, T_init, image_index, iterations, windows=None):
+        return ReposeTrace(poses=[T_init, middle, last], costs=torch.tensor([[1.0], [0.4], [0.9]]),
+                           scores=torch.tensor([[0.5], [0.8], [0.6]]), lambdas=torch.zeros(2, 1), windows=windows)
+
+    monkeypatch.setattr(net, "refine_features", fake)
+    out = ReposeRefiner(net).refine(torch.rand(1, 3, *HW), K_IMG, torch.tensor([1]), T0, torch.tensor([0]))
+    assert torch.equal(out.poses[0], middle[0]) and float(out.scores[0]) == pytest.approx(0.8)
+    assert torch.equal(out.trace[-1, 0], last[0])  # the trace keeps every iterate

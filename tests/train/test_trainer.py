@@ -73,6 +73,16 @@ def test_resume_reaches_bit_identical_weights(tmp_path, example_objects):
     assert steps == [1, 2, 3, 4]
 
 
+def test_resume_accepts_a_checkpoint_written_before_a_setting_existed(tmp_path, example_objects):
+    """A key missing from an older last.pt behaved as its default: resuming with the default is allowed."""
+    run = tmp_path / "run"
+    train(ReposeTask, example_objects, tiny_config(1), run, progress=False)
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    del ckpt["config"]["model"]["select_best_iterate"]
+    torch.save(ckpt, run / "last.pt")
+    assert train(ReposeTask, example_objects, tiny_config(2), run, resume=True, progress=False).steps == 2
+
+
 def test_interruption_saves_the_last_step(tmp_path, example_objects, monkeypatch):
     original = SynthBatchSource.batch
 

@@ -23,7 +23,7 @@ from iterpose.errors import DataFormatError, InvalidInputError, IterposeError, M
 from iterpose.train.synth_batches import InitNoise
 
 __all__ = ["OptimConfig", "LossConfig", "TrainConfig", "config_from_dict", "config_to_dict", "load_config_file",
-           "TRAIN_K"]
+           "merge_config_dicts", "TRAIN_K"]
 
 TRAIN_K = (572.4114, 0.0, 160.0, 0.0, 573.57043, 120.0, 0.0, 0.0, 1.0)
 """Intrinsics of the default 320 x 240 training images: LM-O's focal lengths, centred principal point (the images
@@ -199,19 +199,20 @@ def config_from_dict(data: dict, model_config_cls, base: TrainConfig | None = No
     if not isinstance(data, dict):
         raise InvalidInputError(f"a training config must be a mapping, got {type(data).__name__}.")
     base = base if base is not None else TrainConfig(model=model_config_cls())
-    merged = _merge(config_to_dict(base), data)
+    merged = merge_config_dicts(config_to_dict(base), data)
     model = merged.pop("model", None) or {}
     cfg = _dataclass_from_dict(TrainConfig, merged)
     return dataclasses.replace(cfg, model=_dataclass_from_dict(model_config_cls, model, "model"))
 
 
-def _merge(base: dict, over: dict, path: str = "") -> dict:
+def merge_config_dicts(base: dict, over: dict, path: str = "") -> dict:
+    """``base`` with the values of ``over`` (nested mappings merged key by key; a new dict)."""
     out = dict(base)
     for k, v in over.items():
         if k in ("model",) and path == "" and isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = {**out[k], **v}
         elif isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v, f"{path}.{k}")
+            out[k] = merge_config_dicts(out[k], v, f"{path}.{k}")
         else:
             out[k] = v
     return out

@@ -185,6 +185,14 @@ class _RunLog:
         self.file.close()
 
 
+def _with_defaults(saved: dict, config: TrainConfig) -> dict:
+    """A saved config dict with the keys added to the configs since it was written, at their defaults (the explicit
+    migration before the strict comparison: a setting that did not exist then behaved as its default)."""
+    from iterpose.train.config import merge_config_dicts  # noqa: PLC0415
+
+    return merge_config_dicts(config_to_dict(TrainConfig(model=type(config.model)())), saved)
+
+
 def _checked_resume(run_dir: Path, config: TrainConfig, resume: bool) -> dict | None:
     """The run's ``last.pt`` when resuming (same method, same config but ``steps``), else None; errors for a
     directory that already holds a run without ``resume`` or holds none with it."""
@@ -199,7 +207,8 @@ def _checked_resume(run_dir: Path, config: TrainConfig, resume: bool) -> dict | 
     ckpt = read_train_checkpoint(last_path)
     if ckpt["method"] != config.method:
         raise InvalidInputError(f"--resume: {run_dir} is a {ckpt['method']!r} run, not {config.method!r}.")
-    diff = _config_diff({k: v for k, v in ckpt["config"].items() if k != "steps"},
+    saved = _with_defaults(ckpt["config"], config)
+    diff = _config_diff({k: v for k, v in saved.items() if k != "steps"},
                         {k: v for k, v in config_to_dict(config).items() if k != "steps"})
     if diff:
         raise InvalidInputError(f"--resume: {run_dir} was trained with another config; differing keys: "
@@ -323,7 +332,7 @@ def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainCo
     ckpt = read_refiner_checkpoint(path)
     if ckpt["method"] != config.method:
         raise InvalidInputError(f"--init-weights {path} holds a {ckpt['method']!r} model, not {config.method!r}.")
-    diff = _config_diff(ckpt["config"], config_to_dict(config.model))
+    diff = _config_diff(_with_defaults({"model": ckpt["config"]}, config)["model"], config_to_dict(config.model))
     if diff:
         raise InvalidInputError(f"--init-weights {path} was trained with another model config: {'; '.join(diff[:8])}.")
     try:

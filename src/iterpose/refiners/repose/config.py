@@ -37,6 +37,8 @@ class ReposeConfig:
             this (fixed at the initial pose, as RePOSE's crop).
         max_window_px: cap on the window side, in image pixels (bigger objects are compared in part).
         accept_test: keep the initial pose when the refined one explains the features worse (see the refiner).
+        select_best_iterate: when refining, return the iterate with the lowest feature residual instead of the
+            last one (training always uses the unrolled trace).
         feature_crop_margin_px: when refining, the image network runs only on the box around all of an image's
             comparison windows, enlarged by this many pixels on each side (its values near the box's edge then see
             the same context as in the full image); ``-1`` runs it on the whole image. Training always uses whole
@@ -60,6 +62,7 @@ class ReposeConfig:
     window_margin: float = 1.5
     max_window_px: int = 384
     accept_test: bool = True
+    select_best_iterate: bool = False
     feature_crop_margin_px: int = 32
 
     def __post_init__(self) -> None:
@@ -94,6 +97,8 @@ class ReposeConfig:
         m = self.feature_crop_margin_px
         if isinstance(m, bool) or not isinstance(m, int) or m < -1:
             fail("feature_crop_margin_px", "an int >= 0, or -1 (whole image)")
+        if not isinstance(self.select_best_iterate, bool):
+            fail("select_best_iterate", "true or false")
         if not isinstance(self.accept_test, bool):
             fail("accept_test", "true or false")
 

@@ -91,21 +91,35 @@ class ReposeTrace:
 
     Attributes:
         poses: list of T + 1 ``[N, 4, 4]`` float32 poses (``poses[0]`` the initial ones); differentiable.
-        cost_init, cost_final: ``[N]`` mean squared feature residual over the valid window pixels at the initial
-            and at the final pose (detached).
-        score: ``[N]`` in 0..1 at the final pose: ``1 - |F_obs - F_rend|² / (|F_obs|² + |F_rend|²)`` summed over
-            the rendered foreground (detached). score_init: the same at the initial pose.
+        costs: ``[T + 1, N]`` mean squared feature residual over the valid window pixels at each pose of
+            ``poses`` (detached); ``cost_init`` / ``cost_final`` are its first and last rows.
+        scores: ``[T + 1, N]`` in 0..1 at each pose: ``1 - |F_obs - F_rend|² / (|F_obs|² + |F_rend|²)`` summed over
+            the rendered foreground (detached); ``score_init`` / ``score`` are its first and last rows.
         lambdas: ``[T, N]`` the damping of each step (detached).
         windows: the :class:`Windows` used.
     """
 
     poses: list
-    cost_init: torch.Tensor
-    cost_final: torch.Tensor
-    score: torch.Tensor
-    score_init: torch.Tensor
+    costs: torch.Tensor
+    scores: torch.Tensor
     lambdas: torch.Tensor
     windows: Windows
+
+    @property
+    def cost_init(self) -> torch.Tensor:
+        return self.costs[0]
+
+    @property
+    def cost_final(self) -> torch.Tensor:
+        return self.costs[-1]
+
+    @property
+    def score(self) -> torch.Tensor:
+        return self.scores[-1]
+
+    @property
+    def score_init(self) -> torch.Tensor:
+        return self.scores[0]
 
 
 class DampingNet(nn.Module):
@@ -317,18 +331,23 @@ class ReposeNet(nn.Module):
         poses = [T]
         lambdas = []
         rend = self.render(object_ids, T, win)
+        costs, scores = [], []
         with torch.no_grad():
-            cost_init, score_init = self.residual_cost(F_obs, valid, rend)
+            c, sc = self.residual_cost(F_obs, valid, rend)
+        costs.append(c)
+        scores.append(sc)
         for _ in range(iterations):
             T, lam = self.step(T, F_obs, valid, rend, win, diameter)
             poses.append(T)
             lambdas.append(lam.detach())
             rend = self.render(object_ids, T, win)
-        with torch.no_grad():
-            cost_final, score = self.residual_cost(F_obs, valid, rend)
+            with torch.no_grad():
+                c, sc = self.residual_cost(F_obs, valid, rend)
+            costs.append(c)
+            scores.append(sc)
         lam_t = torch.stack(lambdas) if lambdas else torch.zeros(0, len(object_ids), device=dev)
-        return ReposeTrace(poses=poses, cost_init=cost_init, cost_final=cost_final, score=score,
-                           score_init=score_init, lambdas=lam_t, windows=win)
+        return ReposeTrace(poses=poses, costs=torch.stack(costs), scores=torch.stack(scores), lambdas=lam_t,
+                           windows=win)
 
     def forward(self, images: torch.Tensor, K: torch.Tensor, object_ids: list[int], T_init: torch.Tensor,
                 image_index: torch.Tensor, iterations: int | None = None) -> ReposeTrace:

@@ -7,6 +7,9 @@ feature residual over the object's comparison window (the same pixels for both p
 counting as 0); otherwise ``KEPT_INITIAL_WORSE``. A result that rotated more than :data:`MAX_ROTATION_DEG` or moved
 more than :data:`MAX_TRANSLATION_REL` diameters from the initial pose is ``DIVERGED`` (both keep the initial pose).
 
+With ``config.select_best_iterate`` the returned pose is the iterate with the lowest feature residual (an LM's
+usual safeguard against a last step that overshoots), else the last one; the trace keeps every iterate.
+
 Score (0..1): ``1 - sum |F_obs - F_rend|² / sum (|F_obs|² + |F_rend|²)`` over the rendered silhouette of the
 returned pose: 1 when the image features equal the rendered texture, 0 when they are unrelated or opposite.
 """
@@ -134,18 +137,25 @@ class ReposeRefiner(Refiner):
             net.reset_timings()
             trace = net.refine_features(F_img, image_hw, batch.K, ids, T0, batch.image_index, iterations, windows)
         t_lm = time.perf_counter()
-        T = trace.poses[-1]
+        M = len(ids)
+        rows = torch.arange(M, device=dev)
+        if self.config.select_best_iterate and iterations > 0:  # the iterate the features explain best
+            best = trace.costs[1:].argmin(dim=0) + 1
+        else:
+            best = torch.full((M,), iterations, dtype=torch.int64, device=dev)
+        T = torch.stack(trace.poses)[best, rows]
+        cost, score = trace.costs[best, rows], trace.scores[best, rows]
         diam = torch.tensor([net.meshes[i].diameter_m for i in ids], device=dev, dtype=torch.float64)
         rot = rotation_angle(T[:, :3, :3].double() @ T0[:, :3, :3].double().transpose(1, 2)) * 180.0 / math.pi
         moved = (T[:, :3, 3] - T0[:, :3, 3]).double().norm(dim=1)
         diverged = ~torch.isfinite(T).all(dim=(1, 2)) | (rot > MAX_ROTATION_DEG) | (moved > MAX_TRANSLATION_REL * diam)
-        worse = ~(trace.cost_final < trace.cost_init) if self.config.accept_test else torch.zeros_like(diverged)
+        worse = ~(cost < trace.cost_init) if self.config.accept_test else torch.zeros_like(diverged)
         status = torch.full((len(ids),), int(RefineStatus.OK), dtype=torch.int8, device=dev)
         status[worse] = int(RefineStatus.KEPT_INITIAL_WORSE)
         status[diverged] = int(RefineStatus.DIVERGED)
         keep = status != int(RefineStatus.OK)
         poses = torch.where(keep[:, None, None], T0, T)
-        scores = torch.where(keep, trace.score_init, trace.score)
+        scores = torch.where(keep, trace.score_init, score)
         t_end = time.perf_counter()
         tm = net.timings
         timings = RefineTimings(total_s=t_end - t0, prepare_s=t_lm - t_feat - tm["render_s"] - tm["lm_s"],
