@@ -103,17 +103,15 @@ def run(args: argparse.Namespace) -> int:
     from iterpose.data.bop_writer import atomic_write_text  # noqa: PLC0415
     from iterpose.refiners import make_refiner  # noqa: PLC0415
     from iterpose.refiners.bench import BenchConfig, bench_refiner  # noqa: PLC0415
-    from iterpose.refiners.checkpoint import read_refiner_checkpoint  # noqa: PLC0415
+    from iterpose.refiners.registry import check_method_and_weights  # noqa: PLC0415
 
     apply_threads(args.threads)
     check_device(args.device)
     overrides = {k: getattr(args, k) for k in ("repeats", "warmup", "seed") if getattr(args, k) is not None}
     config = dataclasses.replace(BenchConfig(counts=counts), **overrides)
-    registry = None
-    if args.weights is not None or args.method != "rgb-lm":
-        # fails fast on a method not available, missing weights or weights given to rgb-lm
-        make_refiner(args.method, {}, weights=args.weights)
-        registry = sorted(int(e["obj_id"]) for e in read_refiner_checkpoint(args.weights)["objects"])
+    # fails fast on a method not available, missing weights or weights given to rgb-lm
+    ckpt = check_method_and_weights(args.method, args.weights)
+    registry = None if ckpt is None else sorted(int(e["obj_id"]) for e in ckpt["objects"])
     objects = _load_objects(models, registry)
     if not objects:
         raise InvalidInputError(f"--models {models}: none of the objects of the weights {args.weights} "

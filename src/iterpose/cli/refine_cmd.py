@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from iterpose.errors import InvalidInputError  # noqa: PLC0415
     from iterpose.mesh import load_objects  # noqa: PLC0415
     from iterpose.refiners import make_refiner  # noqa: PLC0415
+    from iterpose.refiners.registry import check_method_and_weights  # noqa: PLC0415
     from iterpose.refiners.dataset_refine import check_refine_inputs, refine_results  # noqa: PLC0415
 
     if args.iterations is not None and args.iterations < 0:
@@ -58,10 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == Path(args.init_csv).resolve():
         raise InvalidInputError(f"--out {out} is the input CSV; write to another file.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.method != "rgb-lm" or args.weights is not None:
-        # fails fast (before reading the dataset) on a method not available, missing or misplaced weights, a
-        # damaged weights file or weights of another method; the registry is checked below, with the models
-        make_refiner(args.method, {}, weights=args.weights)
+    # fails fast (before reading the dataset) on a method not available, missing or misplaced weights, a damaged
+    # weights file or weights of another method; the registry is checked below, with the models
+    check_method_and_weights(args.method, args.weights)
     dataset = BopDataset(args.dataset, split=args.split)
     init = read_results_csv(args.init_csv)
     needed = sorted(set(init.obj_id.tolist()))

@@ -9,7 +9,7 @@ from iterpose.errors import InvalidInputError
 from iterpose.refiners.base import Refiner
 from iterpose.refiners.checkpoint import read_refiner_checkpoint
 
-__all__ = ["load_refiner"]
+__all__ = ["load_refiner", "check_checkpoint_method", "refiner_from_checkpoint"]
 
 
 def load_refiner(path: str | Path, objects: Mapping[int, object] | None = None, *, method: str | None = None,
@@ -31,15 +31,27 @@ def load_refiner(path: str | Path, objects: Mapping[int, object] | None = None, 
     """
     source = str(path)
     ckpt = read_refiner_checkpoint(path)
+    check_checkpoint_method(ckpt, method, source)
+    return refiner_from_checkpoint(ckpt, source, objects, device)
+
+
+def check_checkpoint_method(ckpt: dict, method: str | None, source: str) -> None:
+    """InvalidInputError when a read checkpoint holds another method than ``method`` (``None`` accepts any) or one
+    this version cannot run."""
     found = ckpt["method"]
     if method is not None and found != method:
         raise InvalidInputError(f"weights file {source} holds a {found!r} model, but method {method!r} was asked "
                                 f"for; use --method {found} (or weights trained with --method {method}).")
-    if found == "repose":
-        from iterpose.refiners.repose import ReposeRefiner  # noqa: PLC0415
-
-        refiner = ReposeRefiner.from_checkpoint(ckpt, source, objects)
-    else:
+    if found not in ("repose",):
         raise InvalidInputError(f"weights file {source} holds a {found!r} model, which this version of iterpose "
                                 f"cannot run (known: 'repose').")
+
+
+def refiner_from_checkpoint(ckpt: dict, source: str, objects: Mapping[int, object] | None = None,
+                            device: str = "cpu") -> Refiner:
+    """The refiner of a checkpoint read by :func:`~iterpose.refiners.checkpoint.read_refiner_checkpoint` and checked
+    by :func:`check_checkpoint_method` (strict load; registry checked against ``objects``)."""
+    from iterpose.refiners.repose import ReposeRefiner  # noqa: PLC0415
+
+    refiner = ReposeRefiner.from_checkpoint(ckpt, source, objects)
     return refiner.to(device) if str(device) != "cpu" else refiner

@@ -41,8 +41,7 @@ class ReposeTask:
         lr = self.config.optim.lr
         tex = [p for n, p in model.named_parameters() if n.startswith("texture.latents") and p.requires_grad]
         rest = [p for n, p in model.named_parameters() if not n.startswith("texture.latents") and p.requires_grad]
-        return [{"params": rest, "lr": lr}, {"params": tex, "lr": lr * self.config.optim.texture_lr_scale,
-                                             "lr_scale": self.config.optim.texture_lr_scale}]
+        return [{"params": rest, "lr": lr}, {"params": tex, "lr": lr * self.config.optim.texture_lr_scale}]
 
     def make_batch(self, step: int, rank: int) -> SynthBatch:
         return self.source.batch(step, rank)

@@ -342,8 +342,7 @@ def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainCo
                                 f"{str(exc).splitlines()[0][:300]}") from None
 
 
-def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path, model_config_cls=None
-                   ) -> int:
+def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path) -> int:
     """Write the weights file of a run's ``last.pt`` (e.g. of a run that is still going or was stopped) to
     ``out_path``, atomically; returns the step it holds. The run's own config is used."""
     from iterpose.train.config import config_from_dict  # noqa: PLC0415
@@ -354,7 +353,7 @@ def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str |
     ckpt = read_train_checkpoint(last)
     if ckpt["method"] != task_cls.method:
         raise InvalidInputError(f"--export: {run_dir} is a {ckpt['method']!r} run, not {task_cls.method!r}.")
-    config = config_from_dict(ckpt["config"], model_config_cls or task_cls.model_config_cls)
+    config = config_from_dict(ckpt["config"], task_cls.model_config_cls)
     task = task_cls(objects, config)
     model = task.build_model()
     model.load_state_dict(ckpt["weights"], strict=True)

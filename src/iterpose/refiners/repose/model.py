@@ -271,8 +271,7 @@ class ReposeNet(nn.Module):
         return FeatureRender(features=features, mask=mask, support=support, X_cam=X)
 
     def step(self, T_co: torch.Tensor, F_obs: torch.Tensor, valid: torch.Tensor, rend: FeatureRender,
-             win: Windows, diameter: torch.Tensor, lam: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+             win: Windows, diameter: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One damped Gauss-Newton step: ``(new T_co [N, 4, 4], lambda [N])``, differentiable."""
         t_start = time.perf_counter()
         cfg = self.config
@@ -287,13 +286,12 @@ class ReposeNet(nn.Module):
         r = ((Fr - F_obs) * vf).reshape(N, C, S * S)
         H = torch.einsum("ncpi,ncpj->nij", J, J)
         g = -torch.einsum("ncpi,ncp->ni", J, r)
-        if lam is None:
-            if self.damping is None:
-                lam = torch.full((N,), cfg.fixed_damping, device=Fr.device, dtype=Fr.dtype)
-            else:
-                count = vf.sum(dim=(2, 3)).clamp_min(1)
-                stats = torch.cat([r.sum(2) / count, r.square().sum(2) / count], dim=1)
-                lam = self.damping(stats)
+        if self.damping is None:
+            lam = torch.full((N,), cfg.fixed_damping, device=Fr.device, dtype=Fr.dtype)
+        else:
+            count = vf.sum(dim=(2, 3)).clamp_min(1)
+            stats = torch.cat([r.sum(2) / count, r.square().sum(2) / count], dim=1)
+            lam = self.damping(stats)
         xi = damped_step(H.double(), g.double(), lam.double(), _SOLVE_EPS).to(Fr.dtype)
         xi = torch.where(torch.isfinite(xi), xi, torch.zeros_like(xi))
         xi = _limit_step(xi, cfg.max_step_trans_rel * diameter.to(xi), cfg.max_step_rot_rad)
@@ -323,8 +321,9 @@ class ReposeNet(nn.Module):
         ``image_hw`` with intrinsics ``K [B, 3, 3]``; ``image_index [N]`` int64. ``windows``: those of
         :meth:`windows` for these inputs when already computed."""
         dev = T_init.device
-        Kn = K.to(dev).float()[image_index.to(dev)]
-        win = self.windows(Kn, image_hw, T_init, object_ids) if windows is None else windows
+        win = windows
+        if win is None:
+            win = self.windows(K.to(dev).float()[image_index.to(dev)], image_hw, T_init, object_ids)
         F_obs, valid = self.observed_windows(F_img, image_index, win)
         diameter = torch.tensor([self.meshes[i].diameter_m for i in object_ids], device=dev)
         T = T_init.float()

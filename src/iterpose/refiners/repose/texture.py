@@ -58,12 +58,6 @@ class DeepTexture(nn.Module):
             for p in self.mlp.parameters():
                 p.requires_grad_(False)
 
-    @property
-    def object_ids(self) -> list[int]:
-        if self.kind == "deep":
-            return sorted(int(k) for k in self.latents.keys())
-        return sorted(int(n[4:]) for n, _ in self.named_buffers() if n.startswith("rgb_"))
-
     def forward(self, obj_id: int) -> torch.Tensor:
         """``[V, C]`` features of the vertices of object ``obj_id``."""
         key = str(int(obj_id))
