@@ -31,9 +31,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_rgb_lm_synthetic import DATA, K_LMO, SYMMETRIC, make_scene  # noqa: E402
+from bench_rgb_lm_synthetic import K_LMO, SYMMETRIC, lmo_objects, make_scene  # noqa: E402
 
-import iterpose  # noqa: E402
 from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data.perturb import PerturbConfig, perturb_poses  # noqa: E402
 from iterpose.metrics.batched import add_m, adi_m  # noqa: E402
@@ -83,11 +82,9 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
     apply_threads(args.threads)
-    models_dir = DATA / "lmo" / "models"
-    if not models_dir.is_dir():
-        print(f"LM-O models not found at {models_dir}; nothing to measure", file=sys.stderr)
+    objects = lmo_objects()
+    if objects is None:
         return 0
-    objects = iterpose.load_objects(models_dir)
     out_json = ROOT / "benchmarks" / "results" / "repose_ablations.json"
     results = json.loads(out_json.read_text()) if out_json.exists() else {}
     results.update({"steps": args.steps, "batch_size": args.batch_size, "levels": args.levels,

@@ -42,6 +42,15 @@ LEVELS_DEG = (2.5, 5.0, 10.0, 15.0)
 SYMMETRIC = {10, 11}
 
 
+def lmo_objects() -> dict | None:
+    """The LM-O models of ../shared/data (None, with a message, when they are absent)."""
+    models_dir = DATA / "lmo" / "models"
+    if not models_dir.is_dir():
+        print(f"LM-O models not found at {models_dir}; nothing to measure", file=sys.stderr)
+        return None
+    return iterpose.load_objects(models_dir)
+
+
 def make_scene(model, rng: np.random.Generator):
     """``(image [3, H, W], T_gt [4, 4])``."""
     el = np.radians(rng.uniform(10, 80))
