@@ -127,7 +127,7 @@ def test_weights_objects_missing_from_the_models_folder_is_one_error(repose_weig
         (["--method", "repose", "--objects", "1"], "needs weights"),
         (["--method", "rgb-lm", "--objects", "1", "--weights", "w.pt"], "takes no weights"),
         (["--method", "repose", "--objects", "1", "--weights", "nowhere.pt"], "does not exist"),
-        (["--method", "deepim", "--objects", "1"], "not available yet"),
+        (["--method", "deepim", "--objects", "1"], "needs weights"),
         (["--method", "rgb-lm", "--objects", "1", "--repeats", "0"], "--repeats must be >= 1"),
         (["--method", "rgb-lm", "--objects", "1", "--models", "no/such/dir"], "folder does not exist"),
     ],

@@ -112,13 +112,13 @@ def test_missing_image_is_an_error_and_no_output(tiny, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_unavailable_methods_and_weights(tiny, tmp_path, capsys):
+def test_learned_methods_need_weights_and_rgb_lm_takes_none(tiny, tmp_path, capsys):
     root, init = tiny
     out = tmp_path / "out.csv"
     assert main(["refine", str(root), str(init), "--out", str(out), "--method", "repose"]) == 2
     assert "needs weights" in capsys.readouterr().err
     assert main(["refine", str(root), str(init), "--out", str(out), "--method", "deepim"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "needs weights" in capsys.readouterr().err
     assert main(["refine", str(root), str(init), "--out", str(out), "--weights", "x.pt"]) == 2
     assert "takes no weights" in capsys.readouterr().err
     assert not out.exists()

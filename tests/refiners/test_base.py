@@ -94,7 +94,7 @@ def test_iterations_argument(refiner, example_model):
 def test_registry_errors(example_model):
     with pytest.raises(InvalidInputError, match="'repose' is learned and needs weights"):
         make_refiner("repose", {1: example_model})
-    with pytest.raises(InvalidInputError, match="'deepim' is not available yet"):
+    with pytest.raises(InvalidInputError, match="'deepim' is learned and needs weights"):
         make_refiner("deepim", {1: example_model})
     with pytest.raises(InvalidInputError, match="takes no weights"):
         make_refiner("rgb-lm", {1: example_model}, weights="w.pt")

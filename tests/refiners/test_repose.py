@@ -148,7 +148,7 @@ def test_frozen_trunk_gets_no_gradient(obj):
 
 def test_imagenet_trunk_loads_strictly(obj):
     net = build_repose_net({1: obj}, ReposeConfig())
-    from iterpose.refiners.repose.features import imagenet_trunk_path
+    from iterpose.refiners.mobilenet import imagenet_trunk_path
 
     state = torch.load(imagenet_trunk_path(), weights_only=True)
     assert torch.equal(net.features.trunk.features[6].conv[6].weight, state["features.6.conv.6.weight"])

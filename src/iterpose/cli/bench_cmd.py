@@ -27,7 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "640x480 image holding N LM-O objects at random visible poses, for each N of --objects; "
                     "initial poses are the ground truth perturbed by 5 deg / 5, 5, 20 mm. Prints a table of "
                     "milliseconds per image and per component and writes them to --json.")
-    p.add_argument("--method", required=True, help="refiner: rgb-lm or repose (deepim when available)")
+    p.add_argument("--method", required=True, help="refiner: rgb-lm, repose or deepim")
     p.add_argument("--weights", type=Path, default=None, help="weights file of a learned method")
     p.add_argument("--objects", required=True, metavar="N,N,...",
                    help="objects per image, a comma list of positive ints, e.g. 1,2,4,8")

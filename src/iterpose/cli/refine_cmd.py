@@ -17,7 +17,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "refine",
-        help="refine the poses of a BOP results CSV (rgb-lm, repose; deepim when available)",
+        help="refine the poses of a BOP results CSV (rgb-lm, repose, deepim)",
         description="Refine every estimate of a BOP19 results CSV on a BOP dataset and write a results CSV with "
                     "the same rows (refined R and t, score, per-image time).",
     )

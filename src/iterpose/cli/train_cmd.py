@@ -1,4 +1,4 @@
-"""``iterpose train --method repose --objects DIR|example --out RUN_DIR``: train a learned refiner on synthetic
+"""``iterpose train --method repose|deepim --objects DIR|example --out RUN_DIR``: train a learned refiner on synthetic
 images of the objects (see :mod:`iterpose.train.trainer` for what RUN_DIR receives)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ __all__ = ["add_parser", "run", "load_training_objects"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "train", help="train a learned refiner (repose) on synthetic images of your objects",
+        "train", help="train a learned refiner (repose, deepim) on synthetic images of your objects",
         description="Train a learned refiner on on-the-fly synthetic scenes of the objects, with perturbed initial "
                     "poses. Writes RUN_DIR/config.yaml, last.pt (every few minutes; --resume continues from it), "
                     "final.pt (the weights for `iterpose refine --weights`), metrics.jsonl and TensorBoard logs. "
                     "Several processes: torchrun --standalone --nproc_per_node N -m iterpose train ...")
-    p.add_argument("--method", required=True, choices=("repose",), help="the refiner to train")
+    p.add_argument("--method", required=True, choices=("repose", "deepim"), help="the refiner to train")
     p.add_argument("--objects", required=True,
                    help="a BOP models folder (obj_XXXXXX.ply + models_info.json) or 'example' (the bundled object)")
     p.add_argument("--unit", default="mm", choices=("mm", "cm", "m"), help="unit of the model files (default mm)")

@@ -25,9 +25,11 @@ import numpy as np
 import torch
 
 from iterpose.errors import DataFormatError, InvalidInputError, MissingFileError
+from iterpose.refiners.proxy_mesh import ProxyMesh
 
 __all__ = ["FORMAT_VERSION", "mesh_sha256", "object_registry", "save_checkpoint_atomic", "read_refiner_checkpoint",
-           "check_registry"]
+           "check_registry", "render_meshes_to_dict", "render_meshes_from_dict", "learned_checkpoint_parts",
+           "load_state_strict"]
 
 FORMAT_VERSION = 1
 _REQUIRED = ("format_version", "method", "config", "state_dict", "objects", "meshes")
@@ -114,3 +116,56 @@ def check_registry(registry: list[dict], objects: Mapping[int, object], source: 
             parts.append(f"the meshes of objects {differ} differ from the ones it was trained with (another model "
                          f"file or unit?)")
         raise InvalidInputError(f"weights {source} do not match the dataset's models: {'; '.join(parts)}.")
+
+
+def render_meshes_to_dict(meshes: Mapping[int, ProxyMesh]) -> dict:
+    """The render meshes as a checkpoint entry ``{obj_id: {"vertices", "faces", "face_albedo", "diameter_m"}}``."""
+    return {int(k): {"vertices": m.vertices.clone(), "faces": m.faces.clone(), "face_albedo": m.face_albedo.clone(),
+                     "diameter_m": float(m.diameter_m)} for k, m in meshes.items()}
+
+
+def render_meshes_from_dict(data: dict, source: str) -> dict[int, ProxyMesh]:
+    """Inverse of :func:`render_meshes_to_dict`, with shape checks (DataFormatError naming ``source``)."""
+    out = {}
+    try:
+        for k, d in data.items():
+            v, f, a = d["vertices"], d["faces"], d["face_albedo"]
+            if v.dim() != 2 or v.shape[1] != 3 or f.dim() != 2 or f.shape[1] != 3 or a.shape != f.shape or \
+                    int(f.max()) >= v.shape[0] or int(f.min()) < 0:
+                raise ValueError(f"object {k}: inconsistent mesh arrays")
+            out[int(k)] = ProxyMesh(obj_id=int(k), vertices=v.float(), faces=f.long(), face_albedo=a.float(),
+                                    diameter_m=float(d["diameter_m"]))
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise DataFormatError(f"weights file {source}: the render meshes are damaged ({exc}).") from None
+    return out
+
+
+def learned_checkpoint_parts(ckpt: dict, source: str, method: str, config_cls, objects: Mapping[int, object] | None
+                             ) -> tuple[object, dict]:
+    """``(config, render meshes)`` of a learned method's checkpoint read by :func:`read_refiner_checkpoint`, after
+    checking that it holds ``method`` and (with ``objects``) that its registry matches them.
+
+    Raises:
+        InvalidInputError: another method; a registry that does not match ``objects``.
+        DataFormatError: a config ``config_cls`` refuses, damaged meshes.
+    """
+    if ckpt["method"] != method:
+        raise InvalidInputError(f"weights file {source} holds a {ckpt['method']!r} model, not a {method!r} one; "
+                                f"use --method {ckpt['method']}.")
+    try:
+        config = config_cls(**ckpt["config"])
+    except (TypeError, InvalidInputError) as exc:
+        raise DataFormatError(f"weights file {source}: its {method} config is not valid here ({exc}).") from None
+    meshes = render_meshes_from_dict(ckpt["meshes"], source)
+    if objects is not None:
+        check_registry(ckpt["objects"], objects, source)
+    return config, meshes
+
+
+def load_state_strict(net: torch.nn.Module, state_dict: dict, source: str, label: str) -> None:
+    """``net.load_state_dict(state_dict, strict=True)``, a mismatch being one DataFormatError naming ``source``."""
+    try:
+        net.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        raise DataFormatError(f"weights file {source} does not fit its own {label} config: "
+                              f"{str(exc).splitlines()[0][:300]}") from None

@@ -11,6 +11,9 @@ from iterpose.refiners.checkpoint import read_refiner_checkpoint
 
 __all__ = ["load_refiner", "check_checkpoint_method", "refiner_from_checkpoint"]
 
+_REFINERS = {"repose": "iterpose.refiners.repose:ReposeRefiner", "deepim": "iterpose.refiners.deepim:DeepimRefiner"}
+"""Learned method name -> its refiner class (imported on demand), whose ``from_checkpoint`` builds it."""
+
 
 def load_refiner(path: str | Path, objects: Mapping[int, object] | None = None, *, method: str | None = None,
                  device: str = "cpu") -> Refiner:
@@ -42,16 +45,17 @@ def check_checkpoint_method(ckpt: dict, method: str | None, source: str) -> None
     if method is not None and found != method:
         raise InvalidInputError(f"weights file {source} holds a {found!r} model, but method {method!r} was asked "
                                 f"for; use --method {found} (or weights trained with --method {method}).")
-    if found not in ("repose",):
+    if found not in _REFINERS:
         raise InvalidInputError(f"weights file {source} holds a {found!r} model, which this version of iterpose "
-                                f"cannot run (known: 'repose').")
+                                f"cannot run (known: {sorted(_REFINERS)}).")
 
 
 def refiner_from_checkpoint(ckpt: dict, source: str, objects: Mapping[int, object] | None = None,
                             device: str = "cpu") -> Refiner:
     """The refiner of a checkpoint read by :func:`~iterpose.refiners.checkpoint.read_refiner_checkpoint` and checked
     by :func:`check_checkpoint_method` (strict load; registry checked against ``objects``)."""
-    from iterpose.refiners.repose import ReposeRefiner  # noqa: PLC0415
+    import importlib  # noqa: PLC0415
 
-    refiner = ReposeRefiner.from_checkpoint(ckpt, source, objects)
+    module, name = _REFINERS[ckpt["method"]].split(":")
+    refiner = getattr(importlib.import_module(module), name).from_checkpoint(ckpt, source, objects)
     return refiner.to(device) if str(device) != "cpu" else refiner

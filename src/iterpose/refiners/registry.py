@@ -1,5 +1,5 @@
-"""Refiners by name, for the CLI and :func:`make_refiner`: ``"rgb-lm"`` (training-free), ``"repose"`` (learned:
-needs weights) and ``"deepim"`` (not available yet: a clear error until its package lands)."""
+"""Refiners by name, for the CLI and :func:`make_refiner`: ``"rgb-lm"`` (training-free), ``"repose"`` and
+``"deepim"`` (learned: need weights)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ __all__ = ["METHODS", "make_refiner", "check_method_and_weights"]
 METHODS = ("rgb-lm", "repose", "deepim")
 """Method names accepted by :func:`make_refiner` and ``iterpose refine --method``."""
 
-_NOT_YET = ("deepim",)
-_LEARNED = ("repose",)
+_LEARNED = ("repose", "deepim")
 
 
 def check_method_and_weights(method: str, weights: str | Path | None) -> dict | None:
@@ -23,15 +22,12 @@ def check_method_and_weights(method: str, weights: str | Path | None) -> dict | 
     dataset): returns the learned method's checkpoint (read and checked), ``None`` for ``rgb-lm``.
 
     Raises:
-        InvalidInputError: unknown method, a method not available yet, weights given to ``rgb-lm`` or missing for a
+        InvalidInputError: unknown method, weights given to ``rgb-lm`` or missing for a
             learned method, weights of another method.
         MissingFileError, DataFormatError: unreadable weights.
     """
     if method not in METHODS:
         raise InvalidInputError(f"make_refiner: unknown method {method!r}; choose one of {METHODS}.")
-    if method in _NOT_YET:
-        raise InvalidInputError(f"make_refiner: method {method!r} is not available yet in this version of iterpose "
-                                f"(its refiner has not landed); use --method rgb-lm.")
     if method in _LEARNED:
         if weights is None:
             raise InvalidInputError(f"make_refiner: method {method!r} is learned and needs weights (--weights FILE, "

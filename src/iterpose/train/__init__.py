@@ -3,14 +3,14 @@ synthetic batches (:mod:`.synth_batches`), losses (:mod:`.losses`) and one task 
 
 >>> from iterpose.train import TASKS
 >>> sorted(TASKS)
-['repose']
+['deepim', 'repose']
 """
 
 from __future__ import annotations
 
 __all__ = ["TASKS", "task_class"]
 
-TASKS = {"repose": "iterpose.train.repose_task:ReposeTask"}
+TASKS = {"repose": "iterpose.train.repose_task:ReposeTask", "deepim": "iterpose.train.deepim_task:DeepimTask"}
 """Method name -> the task class the trainer uses (imported on demand)."""
 
 

@@ -60,12 +60,17 @@ class LossConfig:
         points: model points sampled per object for the pose loss.
         max_rel_error: per-object pose errors grow only logarithmically beyond this many diameters (a diverged
             sample does not dominate the batch).
+        iterations: refinement iterations unrolled per training sample; 0: the method's default (RePOSE: its
+            model's ``iterations``, gradients through all of them; DeepIM: 1, each further one on the detached,
+            re-rendered result of the previous one). Not part of the model, so it can change between runs that
+            continue from the same weights (e.g. 1 then 2 then 4 iterations, as Self6D++ ramps DeepIM).
     """
 
     iteration_weight: float = 0.3
     feature_weight: float = 0.3
     points: int = 500
     max_rel_error: float = 1.0
+    iterations: int = 0
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["point_matching_error", "trace_pose_loss", "sample_model_points"]
+__all__ = ["point_matching_error", "trace_pose_loss", "sample_model_points", "disentangled_update_loss"]
 
 
 def sample_model_points(vertices: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -55,3 +55,32 @@ def trace_pose_loss(poses: list, T_gt: torch.Tensor, points: torch.Tensor, diame
 def _saturate(err: torch.Tensor, knee: float) -> torch.Tensor:
     """``err`` up to ``knee``, then ``knee (1 + log(err / knee))``: continuous, with slope 1 at the knee."""
     return torch.where(err <= knee, err, knee * (1 + torch.log(err.clamp_min(knee) / knee)))
+
+
+def disentangled_update_loss(T_src: torch.Tensor, R_delta: torch.Tensor, v: torch.Tensor, T_gt: torch.Tensor,
+                             K: torch.Tensor, crop_boxes: torch.Tensor, points: torch.Tensor, diameter: torch.Tensor,
+                             symmetric: torch.Tensor, max_rel_error: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """DeepIM-style pose loss with CosyPose's disentanglement: the point-matching error (in diameters, saturated
+    as :func:`trace_pose_loss`) of three poses, each taking one part of the predicted update (rotation, image-plane
+    shift, depth) and the other parts from the exact update to ``T_gt``; their mean over parts and objects.
+
+    Args:
+        T_src: ``[N, 4, 4]`` input poses. R_delta, v: the predicted update (see
+            :func:`iterpose.refiners.deepim.apply_update`). K: ``[N, 3, 3]``. crop_boxes: ``[N, 4]``.
+        points, diameter, symmetric: as :func:`trace_pose_loss`.
+
+    Returns:
+        ``(loss, relative error [N] of the full predicted update, detached)``.
+    """
+    from iterpose.refiners.deepim.model import apply_update, update_target  # noqa: PLC0415
+
+    R_t, v_t = update_target(T_src, T_gt, K, crop_boxes)
+    parts = (
+        apply_update(T_src, R_delta, v_t, K, crop_boxes),
+        apply_update(T_src, R_t, torch.cat([v[:, :2], v_t[:, 2:]], dim=1), K, crop_boxes),
+        apply_update(T_src, R_t, torch.cat([v_t[:, :2], v[:, 2:]], dim=1), K, crop_boxes),
+    )
+    errs = [_saturate(point_matching_error(T, T_gt, points, symmetric) / diameter, max_rel_error) for T in parts]
+    loss = torch.stack(errs).mean()
+    full = point_matching_error(apply_update(T_src, R_delta, v, K, crop_boxes), T_gt, points, symmetric) / diameter
+    return loss, full.detach()

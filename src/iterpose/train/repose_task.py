@@ -54,7 +54,8 @@ class ReposeTask:
             F_img = model.features(batch.images)
         F_img = F_img.float()
         trace = model.refine_features(F_img, tuple(batch.images.shape[-2:]), batch.K, batch.object_ids,
-                                      batch.T_init, batch.image_index, cfg.model.iterations)
+                                      batch.T_init, batch.image_index,
+                                      cfg.loss.iterations or cfg.model.iterations)
         gen = batch_generator(cfg.seed + 1, step, rank)
         points = torch.stack([sample_model_points(self.objects[i].vertices, cfg.loss.points, gen)
                               for i in batch.object_ids]).to(dev)

@@ -26,41 +26,18 @@ import torch
 from iterpose.errors import DataFormatError, InvalidInputError
 from iterpose.geometry import rotation_angle
 from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineStatus, RefineTimings
-from iterpose.refiners.checkpoint import FORMAT_VERSION, check_registry
-from iterpose.refiners.proxy_mesh import ProxyMesh
+from iterpose.refiners.checkpoint import (FORMAT_VERSION, learned_checkpoint_parts, load_state_strict,
+                                         render_meshes_to_dict)
 from iterpose.refiners.repose.config import ReposeConfig
 from iterpose.refiners.repose.model import ReposeNet
 
-__all__ = ["ReposeRefiner", "MAX_ROTATION_DEG", "MAX_TRANSLATION_REL", "render_meshes_to_dict",
-           "render_meshes_from_dict"]
+__all__ = ["ReposeRefiner", "MAX_ROTATION_DEG", "MAX_TRANSLATION_REL"]
 
 MAX_ROTATION_DEG = 60.0
 """A refined pose rotated more than this from the initial one is treated as diverged (the LM's basin is far
 smaller: 5 steps of at most ``max_step_rot_rad`` each)."""
 MAX_TRANSLATION_REL = 1.0
 """A refined pose moved more than this many object diameters is treated as diverged."""
-
-
-def render_meshes_to_dict(meshes: Mapping[int, ProxyMesh]) -> dict:
-    """The render meshes as a checkpoint entry ``{obj_id: {"vertices", "faces", "face_albedo", "diameter_m"}}``."""
-    return {int(k): {"vertices": m.vertices.clone(), "faces": m.faces.clone(), "face_albedo": m.face_albedo.clone(),
-                     "diameter_m": float(m.diameter_m)} for k, m in meshes.items()}
-
-
-def render_meshes_from_dict(data: dict, source: str) -> dict[int, ProxyMesh]:
-    """Inverse of :func:`render_meshes_to_dict`, with shape checks (DataFormatError naming ``source``)."""
-    out = {}
-    try:
-        for k, d in data.items():
-            v, f, a = d["vertices"], d["faces"], d["face_albedo"]
-            if v.dim() != 2 or v.shape[1] != 3 or f.dim() != 2 or f.shape[1] != 3 or a.shape != f.shape or \
-                    int(f.max()) >= v.shape[0] or int(f.min()) < 0:
-                raise ValueError(f"object {k}: inconsistent mesh arrays")
-            out[int(k)] = ProxyMesh(obj_id=int(k), vertices=v.float(), faces=f.long(), face_albedo=a.float(),
-                                    diameter_m=float(d["diameter_m"]))
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise DataFormatError(f"weights file {source}: the render meshes are damaged ({exc}).") from None
-    return out
 
 
 class ReposeRefiner(Refiner):
@@ -101,22 +78,9 @@ class ReposeRefiner(Refiner):
                         ) -> "ReposeRefiner":
         """Build from a checkpoint dict read by :func:`~iterpose.refiners.checkpoint.read_refiner_checkpoint`
         (strict load; with ``objects``, the registry is checked against them and only they are refined)."""
-        if ckpt["method"] != "repose":
-            raise InvalidInputError(f"weights file {source} holds a {ckpt['method']!r} model, not a 'repose' one; "
-                                    f"use --method {ckpt['method']}.")
-        try:
-            config = ReposeConfig(**ckpt["config"])
-        except (TypeError, InvalidInputError) as exc:
-            raise DataFormatError(f"weights file {source}: its RePOSE config is not valid here ({exc}).") from None
-        meshes = render_meshes_from_dict(ckpt["meshes"], source)
-        if objects is not None:
-            check_registry(ckpt["objects"], objects, source)
+        config, meshes = learned_checkpoint_parts(ckpt, source, "repose", ReposeConfig, objects)
         net = ReposeNet(meshes, config)
-        try:
-            net.load_state_dict(ckpt["state_dict"], strict=True)
-        except RuntimeError as exc:
-            raise DataFormatError(f"weights file {source} does not fit its own RePOSE config: "
-                                  f"{str(exc).splitlines()[0][:300]}") from None
+        load_state_strict(net, ckpt["state_dict"], source, "RePOSE")
         refiner = cls(net, {k: v for k, v in objects.items()} if objects is not None else None)
         refiner.source = source
         return refiner

@@ -1,0 +1,66 @@
+"""`DeepimConfig`: every setting of the DeepIM model and of its refinement, checked when built."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from iterpose.errors import InvalidInputError
+
+__all__ = ["DeepimConfig"]
+
+
+@dataclass(frozen=True)
+class DeepimConfig:
+    """DeepIM settings (architecture + refinement; saved in every checkpoint).
+
+    Attributes:
+        crop_size: side S of the zoomed square crops the network sees (paper: 480 x 640). 128 keeps an LM-O object
+            at about its native resolution (70-140 px wide at 0.6-1.3 m) while a 2-core CPU trains at a few
+            crops per second; the crop's aspect ratio is fixed (1:1).
+        zoom_margin: the crop's half side is this times the largest distance from the projected object centre to
+            the rendered or the observed box's extent (paper: 1.4).
+        trunk: ``"imagenet"`` (MobileNetV2 encoder initialised from ImageNet, the first convolution's RGB kernels
+            copied to the observed image and negated for the rendered one, mask kernels 0) or ``"scratch"``
+            (same architecture, random init). Only matters when a model is created for training.
+        trunk_blocks: MobileNetV2 blocks of the encoder (14: stride 16, 96 channels).
+        head_width: width of the two fully connected layers before the rotation and translation heads.
+        render_cell_rel: the render mesh is the model simplified on a grid of this fraction of its diameter.
+        iterations: refinement iterations at test time (paper: 4).
+        max_rotation_deg: a result rotated more than this from the initial pose is ``DIVERGED``.
+    """
+
+    crop_size: int = 128
+    zoom_margin: float = 1.4
+    trunk: Literal["imagenet", "scratch"] = "imagenet"
+    trunk_blocks: int = 14
+    head_width: int = 256
+    render_cell_rel: float = 0.015
+    iterations: int = 4
+    max_rotation_deg: float = 90.0
+
+    def __post_init__(self) -> None:
+        def fail(name: str, want: str) -> None:
+            raise InvalidInputError(f"DeepimConfig.{name}: expected {want}, got {getattr(self, name)!r}.")
+
+        for name, low in (("crop_size", 32), ("trunk_blocks", 2), ("head_width", 8), ("iterations", 0)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                fail(name, f"an int >= {low}")
+        if self.crop_size % 32:
+            fail("crop_size", "a multiple of 32")
+        if self.trunk_blocks > 14:
+            fail("trunk_blocks", "an int <= 14")
+        if self.trunk not in ("imagenet", "scratch"):
+            fail("trunk", "'imagenet' or 'scratch'")
+        for name in ("render_cell_rel", "max_rotation_deg"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                fail(name, "a number > 0")
+        if isinstance(self.zoom_margin, bool) or not isinstance(self.zoom_margin, (int, float)) \
+                or not self.zoom_margin >= 1:
+            fail("zoom_margin", "a number >= 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,78 @@
+"""Training DeepIM: the model, the batches and the loss, for the generic :mod:`iterpose.train.trainer`.
+
+Per object, ``config.loss.iterations`` (default 1) DeepIM iterations from the perturbed initial pose, each on the
+detached, re-rendered result of the previous one (DeepIM trains its iterations this way, with an optimiser step
+each; here their losses are averaged into one step). Loss per iteration: the disentangled point-matching loss
+(:func:`iterpose.train.losses.disentangled_update_loss`: ADD, or ADD-S for symmetric objects, in diameters).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from iterpose.refiners.checkpoint import object_registry
+from iterpose.refiners.deepim import DeepimConfig, DeepimModel, DeepimRefiner, build_deepim_model
+from iterpose.train.config import TrainConfig
+from iterpose.train.losses import disentangled_update_loss, point_matching_error, sample_model_points
+from iterpose.train.synth_batches import SynthBatch, SynthBatchSource, batch_generator
+
+__all__ = ["DeepimTask"]
+
+
+class DeepimTask:
+    """What the generic trainer needs to train DeepIM on ``{obj_id: ObjectModel}``."""
+
+    method = "deepim"
+    model_config_cls = DeepimConfig
+
+    def __init__(self, objects: dict, config: TrainConfig, world_size: int = 1) -> None:
+        self.objects = dict(sorted(objects.items()))
+        self.config = config
+        self.source = SynthBatchSource(list(self.objects.values()), config.synth, config.noise, config.augment,
+                                       config.batch_size, config.seed, world_size)
+        self.symmetric = {k: bool(len(m.symmetries_discrete) or len(m.symmetries_continuous))
+                          for k, m in self.objects.items()}
+
+    def build_model(self) -> DeepimModel:
+        return build_deepim_model(self.objects, self.config.model, self.config.seed)
+
+    def param_groups(self, model: DeepimModel) -> list[dict]:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": self.config.optim.lr}]
+
+    def make_batch(self, step: int, rank: int) -> SynthBatch:
+        return self.source.batch(step, rank)
+
+    def loss(self, model: DeepimModel, batch: SynthBatch, step: int, rank: int, amp: bool
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.config
+        dev = batch.images.device
+        ids = batch.object_ids
+        K = batch.K[batch.image_index.to(dev)].float()
+        gen = batch_generator(cfg.seed + 1, step, rank)
+        points = torch.stack([sample_model_points(self.objects[i].vertices, cfg.loss.points, gen)
+                              for i in ids]).to(dev)
+        diameter = torch.tensor([self.objects[i].diameter_m for i in ids], device=dev)
+        symmetric = torch.tensor([self.symmetric[i] for i in ids], device=dev)
+        observed_xyxy = model.observed_boxes(ids, batch.T_init, K)
+        image_index = batch.image_index.to(dev)
+        T = batch.T_init.float()
+        err_init = point_matching_error(T, batch.T_gt, points, symmetric) / diameter
+        losses, err = [], err_init
+        for _ in range(cfg.loss.iterations or 1):
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
+                out = model.iterate(batch.images, K, ids, T, image_index, observed_xyxy)
+            loss_i, err = disentangled_update_loss(T, out.R_delta, out.v, batch.T_gt, K, out.crop_boxes, points,
+                                                   diameter, symmetric, cfg.loss.max_rel_error)
+            losses.append(loss_i)
+            T = out.T_co.detach()
+        loss = torch.stack(losses).mean()
+        stats = {"loss": float(loss.detach()), "err_init": float(err_init.clamp(max=1).mean()),
+                 "err_final": float(err.clamp(max=1).mean()), "recall_init": float((err_init < 0.1).float().mean()),
+                 "recall_final": float((err < 0.1).float().mean()), "objects": float(len(ids))}
+        return loss, stats
+
+    def export(self, model: DeepimModel) -> dict:
+        """The weights-file dict (``final.pt``) of a trained model."""
+        copy = DeepimModel(model.meshes, model.config)
+        copy.load_state_dict(model.state_dict())
+        return DeepimRefiner(copy).checkpoint(object_registry(self.objects))
