@@ -12,8 +12,8 @@ place of FlowNetS (which no wheel ships and which is ~40x the compute), then a s
 - translation: ``(vx, vy, vz)``: the shift of the projected object centre in crop widths and ``log(z_src/z_new)``
   (DeepIM's disentangled, zoom-relative translation).
 
-Both heads start at the identity update (translation weights 0, rotation bias = identity, small weights), so an
-untrained network leaves poses where they are.
+Both heads start near the identity update (rotation bias = identity, translation bias 0, small weights), so an
+untrained network leaves poses almost where they are.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class DeepimNet(nn.Module):
         with torch.no_grad():
             self.rotation.weight.mul_(0.01)
             self.rotation.bias.copy_(torch.tensor(_IDENTITY_6D))
-            self.translation.weight.zero_()
+            self.translation.weight.mul_(0.01)  # not 0 (DeepIM's): zero weights pass no gradient to the layers below
             self.translation.bias.zero_()
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
