@@ -32,6 +32,7 @@ from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data.perturb import PerturbConfig, perturb_poses  # noqa: E402
 from iterpose.metrics.batched import add_m, adi_m  # noqa: E402
 from iterpose.refiners import make_refiner  # noqa: E402
+from iterpose.refiners.registry import CASCADES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--methods", nargs="+", default=["rgb-lm", "repose"])
-    p.add_argument("--weights", nargs="*", default=[], help="METHOD=FILE for the learned methods")
+    p.add_argument("--weights", nargs="*", default=[],
+                   help="METHOD=FILE for the learned methods (a cascade takes its stages' files)")
     p.add_argument("--levels", nargs="+", type=float, default=[2.5, 5.0, 10.0, 15.0, 20.0, 30.0])
     p.add_argument("--per-object", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
@@ -51,7 +53,8 @@ def main() -> int:
     if objects is None:
         return 0
     weights = dict(w.split("=", 1) for w in args.weights)
-    refiners = {m: make_refiner(m, objects, weights=weights.get(m)) for m in args.methods}
+    refiners = {m: make_refiner(m, objects, weights=[weights[s] for s in CASCADES.get(m, (m,)) if s in weights] or None)
+                for m in args.methods}
     suffix = f"_{args.tag}" if args.tag else ""
     out_json = ROOT / "benchmarks" / "results" / f"basin_synthetic{suffix}.json"
     results = {"objects": sorted(objects), "per_object": args.per_object, "weights": weights,

@@ -68,7 +68,7 @@ def _report(ds, table, im_ids: set | None) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--method", default="repose")
-    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--weights", type=Path, nargs="+", default=None, help="weights file(s) (two for deepim+repose)")
     p.add_argument("--init", nargs="+", default=["kpt", "perturbed"])
     p.add_argument("--every", type=int, default=1, help="keep every k-th image (quick looks)")
     p.add_argument("--threads", type=int, default=None)
@@ -86,7 +86,7 @@ def main() -> int:
     ds = BopDataset(lmo)
     objects = iterpose.load_objects(lmo / "models")
     refiner = make_refiner(args.method, objects, weights=args.weights)
-    results = {"method": args.method, "weights": None if args.weights is None else str(args.weights),
+    results = {"method": args.method, "weights": None if args.weights is None else [str(w) for w in args.weights],
                "every": args.every,
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                            "torch_threads": torch.get_num_threads(), "load_avg_at_start": os.getloadavg()[0]},

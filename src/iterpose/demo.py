@@ -150,10 +150,15 @@ def _write_outputs(out_dir: Path, image, K, models, T_init, out, T_gt, errors) -
     return overlay, strip
 
 
-def default_demo_weights() -> Path | None:
-    """``weights/example-repose.pt`` of a source checkout (the folder next to ``src/``), or None when absent."""
-    path = Path(__file__).resolve().parents[2] / "weights" / "example-repose.pt"
-    return path if path.is_file() else None
+LEARNED_LABELS = {"repose": "RePOSE", "deepim": "DeepIM"}
+"""Display names of the learned methods the demo can show."""
+
+
+def default_demo_weights() -> list[Path]:
+    """``weights/example-repose.pt`` and ``weights/example-deepim.pt`` of a source checkout (the folder next to
+    ``src/``), those that exist."""
+    root = Path(__file__).resolve().parents[2] / "weights"
+    return [root / f"example-{m}.pt" for m in LEARNED_LABELS if (root / f"example-{m}.pt").is_file()]
 
 
 def run_demo(out_dir: str | Path, seed: int = 0, method: str = "rgb-lm", weights: str | Path | None = None
@@ -162,7 +167,7 @@ def run_demo(out_dir: str | Path, seed: int = 0, method: str = "rgb-lm", weights
     and ``errors.json`` to ``out_dir``.
 
     Args:
-        method: ``"rgb-lm"`` (:data:`DEMO_REFINER_CONFIG`) or ``"repose"`` (needs ``weights``, e.g.
+        method: ``"rgb-lm"`` (:data:`DEMO_REFINER_CONFIG`), ``"repose"`` or ``"deepim"`` (need ``weights``, e.g.
             :func:`default_demo_weights`). The scene and the initial pose depend only on ``seed``, so two calls
             with the same seed compare the methods on the same problem.
     """
@@ -172,16 +177,16 @@ def run_demo(out_dir: str | Path, seed: int = 0, method: str = "rgb-lm", weights
     if method == "rgb-lm":
         refiner = RgbLM({model.obj_id: model}, DEMO_REFINER_CONFIG)
         label = f"RGB-LM, {DEMO_REFINER_CONFIG.iterations} iterations"
-    elif method == "repose":
+    elif method in LEARNED_LABELS:
         from iterpose.refiners import load_refiner
 
         if weights is None:
-            raise InvalidInputError("run_demo: method 'repose' needs weights (weights/example-repose.pt of a source "
-                                    "checkout, or `iterpose train --method repose --objects example`).")
-        refiner = load_refiner(weights, {model.obj_id: model}, method="repose")
-        label = f"RePOSE ({Path(weights).name}), {refiner.default_iterations} iterations"
+            raise InvalidInputError(f"run_demo: method {method!r} needs weights (weights/example-{method}.pt of a "
+                                    f"source checkout, or `iterpose train --method {method} --objects example`).")
+        refiner = load_refiner(weights, {model.obj_id: model}, method=method)
+        label = f"{LEARNED_LABELS[method]} ({Path(weights).name}), {refiner.default_iterations} iterations"
     else:
-        raise InvalidInputError(f"run_demo: method must be 'rgb-lm' or 'repose', got {method!r}.")
+        raise InvalidInputError(f"run_demo: method must be 'rgb-lm', 'repose' or 'deepim', got {method!r}.")
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     out = refiner.refine(image[None], K[None], torch.tensor([model.obj_id]), T_init, torch.tensor([0]))

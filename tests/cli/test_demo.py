@@ -96,23 +96,30 @@ def test_dataset_demo_needs_both_flags(tiny_bop, capsys):
     assert "--dataset and --init go together" in capsys.readouterr().err
 
 
-def test_demo_compares_repose_on_the_same_problem(tmp_path, capsys):
-    """With RePOSE weights (here an untrained tiny model) the demo refines the same scene and initial pose with
-    both methods and writes RePOSE's pictures to OUT/repose/."""
+def test_demo_compares_the_three_methods_on_the_same_problem(tmp_path, capsys):
+    """With RePOSE and DeepIM weights (here untrained tiny models) the demo refines the same scene and initial pose
+    with all three methods and writes each learned one's pictures to OUT/METHOD/."""
     from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
+    from iterpose.refiners.deepim import DeepimConfig, DeepimRefiner, build_deepim_model
     from iterpose.refiners.repose import ReposeConfig, ReposeRefiner, build_repose_net
 
     model = example_object()
     cfg = ReposeConfig(trunk="scratch", trunk_frozen=False, feature_channels=4, decoder_width=8, iterations=2)
-    weights = tmp_path / "w.pt"
+    repose, deepim = tmp_path / "r.pt", tmp_path / "d.pt"
     save_checkpoint_atomic(ReposeRefiner(build_repose_net({1: model}, cfg)).checkpoint(object_registry({1: model})),
-                           weights)
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--weights", str(weights)]) == 0
+                           repose)
+    dcfg = DeepimConfig(trunk="scratch", crop_size=64, trunk_blocks=5, head_width=16, iterations=3)
+    save_checkpoint_atomic(DeepimRefiner(build_deepim_model({1: model}, dcfg)).checkpoint(
+        object_registry({1: model})), deepim)
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--weights", str(repose), "--weights", str(deepim)]) == 0
     out = capsys.readouterr().out
-    assert "RGB-LM, 20 iterations" in out and "RePOSE (w.pt), 2 iterations" in out
+    assert "RGB-LM, 20 iterations" in out and "RePOSE (r.pt), 2 iterations" in out
+    assert "DeepIM (d.pt), 3 iterations" in out
     a = json.loads((tmp_path / "demo" / "errors.json").read_text())
-    b = json.loads((tmp_path / "demo" / "repose" / "errors.json").read_text())
-    assert a["init"] == b["init"]
-    assert cv2.imread(str(tmp_path / "demo" / "repose" / "overlay.png")).shape == (480, 640, 3)
-    with pytest.raises(Exception, match="needs weights"):
-        run_demo(tmp_path / "x", method="repose")
+    for method in ("repose", "deepim"):
+        b = json.loads((tmp_path / "demo" / method / "errors.json").read_text())
+        assert a["init"] == b["init"]
+        assert cv2.imread(str(tmp_path / "demo" / method / "overlay.png")).shape == (480, 640, 3)
+    for method in ("repose", "deepim"):
+        with pytest.raises(Exception, match="needs weights"):
+            run_demo(tmp_path / "x", method=method)

@@ -193,3 +193,35 @@ def test_refine_with_repose_weights(tiny, tmp_path, capsys):
     assert main(["refine", str(root), str(init), "--out", str(out2), "--method", "repose", "--weights", str(bad),
                  "--no-progress"]) == 2
     assert "meshes of objects [1] differ" in capsys.readouterr().err and not out2.exists()
+
+
+def test_refine_with_deepim_and_the_cascade(tiny, tmp_path, capsys):
+    """`--method deepim` and `--method deepim+repose` (two weights files, any order) write every row; DeepIM
+    weights given to `--method repose` are one error naming both methods and no output."""
+    from iterpose.mesh import load_objects
+    from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
+    from iterpose.refiners.deepim import DeepimConfig, DeepimRefiner, build_deepim_model
+    from iterpose.refiners.repose import ReposeConfig, ReposeRefiner, build_repose_net
+
+    root, init = tiny
+    models = load_objects(root / "models")
+    d, r = tmp_path / "d.pt", tmp_path / "r.pt"
+    dcfg = DeepimConfig(trunk="scratch", crop_size=64, trunk_blocks=5, head_width=16, iterations=2)
+    save_checkpoint_atomic(DeepimRefiner(build_deepim_model(models, dcfg)).checkpoint(object_registry(models)), d)
+    rcfg = ReposeConfig(trunk="scratch", trunk_frozen=False, feature_channels=4, decoder_width=8, iterations=2)
+    save_checkpoint_atomic(ReposeRefiner(build_repose_net(models, rcfg)).checkpoint(object_registry(models)), r)
+    a = read_results_csv(init)
+    for method, weights in (("deepim", [d]), ("deepim+repose", [r, d])):
+        out = tmp_path / f"{method}.csv"
+        argv = ["refine", str(root), str(init), "--out", str(out), "--method", method, "--no-progress"]
+        for w in weights:
+            argv += ["--weights", str(w)]
+        assert main(argv) == 0, capsys.readouterr().err
+        b = read_results_csv(out)
+        assert np.array_equal(a.im_id, b.im_id) and np.array_equal(a.obj_id, b.obj_id)
+    bad_out = tmp_path / "bad.csv"
+    capsys.readouterr()
+    assert main(["refine", str(root), str(init), "--out", str(bad_out), "--method", "repose", "--weights", str(d),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a 'deepim' model, but method 'repose'" in err and not bad_out.exists()

@@ -27,8 +27,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "640x480 image holding N LM-O objects at random visible poses, for each N of --objects; "
                     "initial poses are the ground truth perturbed by 5 deg / 5, 5, 20 mm. Prints a table of "
                     "milliseconds per image and per component and writes them to --json.")
-    p.add_argument("--method", required=True, help="refiner: rgb-lm, repose or deepim")
-    p.add_argument("--weights", type=Path, default=None, help="weights file of a learned method")
+    p.add_argument("--method", required=True, help="refiner: rgb-lm, repose, deepim or deepim+repose")
+    p.add_argument("--weights", type=Path, action="append", default=None, metavar="FILE",
+                   help="weights file of a learned method (twice for deepim+repose: one per stage)")
     p.add_argument("--objects", required=True, metavar="N,N,...",
                    help="objects per image, a comma list of positive ints, e.g. 1,2,4,8")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")
@@ -110,11 +111,16 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("repeats", "warmup", "seed") if getattr(args, k) is not None}
     config = dataclasses.replace(BenchConfig(counts=counts), **overrides)
     # fails fast on a method not available, missing weights or weights given to rgb-lm
-    ckpt = check_method_and_weights(args.method, args.weights)
-    registry = None if ckpt is None else sorted(int(e["obj_id"]) for e in ckpt["objects"])
+    ckpts = check_method_and_weights(args.method, args.weights)
+    registry = None
+    for ckpt, _ in ckpts.values():  # the objects every weights file knows
+        ids = {int(e["obj_id"]) for e in ckpt["objects"]}
+        registry = ids if registry is None else registry & ids
+    registry = None if registry is None else sorted(registry)
     objects = _load_objects(models, registry)
     if not objects:
-        raise InvalidInputError(f"--models {models}: none of the objects of the weights {args.weights} "
+        weights = ", ".join(map(str, args.weights or []))
+        raise InvalidInputError(f"--models {models}: none of the objects of the weights {weights} "
                                 f"(ids {registry}) has a model there; pass the models folder they were trained on.")
     refiner = make_refiner(args.method, objects, weights=args.weights, device=args.device)
     result = bench_refiner(refiner, objects, config, method=args.method, device=args.device)

@@ -18,9 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", help="with --dataset: BOP results CSV with the initial poses")
     p.add_argument("--image", type=int, help="with --dataset: image id (default: the first one in --init)")
     p.add_argument("--split", default="test", help="with --dataset: split folder (default: test)")
-    p.add_argument("--weights", default=None,
-                   help="synthetic mode: RePOSE weights of the example object (default: weights/example-repose.pt "
-                        "of a source checkout); its result goes to OUT/repose/")
+    p.add_argument("--weights", action="append", default=None, metavar="FILE",
+                   help="synthetic mode: weights of a learned refiner (repose or deepim) for the example object, "
+                        "repeatable (default: weights/example-repose.pt and example-deepim.pt of a source checkout); "
+                        "each result goes to OUT/METHOD/")
     p.set_defaults(func=run)
 
 
@@ -37,14 +38,17 @@ def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from iterpose.demo import default_demo_weights, run_demo
+        from iterpose.refiners.checkpoint import read_refiner_checkpoint
 
         result = run_demo(args.out, seed=args.seed)
         weights = args.weights if args.weights is not None else default_demo_weights()
-        if weights is not None:
+        for path in weights:
             print(result.format())
             print()
-            result = run_demo(Path(args.out) / "repose", seed=args.seed, method="repose", weights=weights)
-        else:
-            print("(RePOSE: no weights/example-repose.pt here; pass --weights FILE to compare)")
+            method = read_refiner_checkpoint(path)["method"]
+            result = run_demo(Path(args.out) / method, seed=args.seed, method=method, weights=path)
+        if not weights:
+            print("(learned refiners: no weights/example-repose.pt or example-deepim.pt here; pass --weights FILE "
+                  "to compare)")
     print(result.format())
     return 0

@@ -17,15 +17,18 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "refine",
-        help="refine the poses of a BOP results CSV (rgb-lm, repose, deepim)",
+        help="refine the poses of a BOP results CSV (rgb-lm, repose, deepim, deepim+repose)",
         description="Refine every estimate of a BOP19 results CSV on a BOP dataset and write a results CSV with "
                     "the same rows (refined R and t, score, per-image time).",
     )
     p.add_argument("dataset", type=Path, help="BOP dataset root, e.g. data/lmo")
     p.add_argument("init_csv", type=Path, help="initial estimates, BOP19 results CSV")
     p.add_argument("--out", type=Path, required=True, help="output results CSV")
-    p.add_argument("--method", default="rgb-lm", choices=("rgb-lm", "repose", "deepim"), help="refiner")
-    p.add_argument("--weights", type=Path, default=None, help="checkpoint of a learned refiner")
+    p.add_argument("--method", default="rgb-lm", choices=("rgb-lm", "repose", "deepim", "deepim+repose"),
+                   help="refiner (deepim+repose: DeepIM, then RePOSE from its result)")
+    p.add_argument("--weights", type=Path, action="append", default=None, metavar="FILE",
+                   help="checkpoint of a learned refiner; for deepim+repose give --weights twice (one file per stage, "
+                        "any order)")
     p.add_argument("--iterations", type=int, default=None, help="iterations (default: the method's)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")
     p.add_argument("--split", default="test", help="dataset split (default: test)")

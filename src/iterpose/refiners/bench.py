@@ -7,9 +7,10 @@ poses a little (:data:`INIT_NOISE`, seeded) and refines all ``n`` objects togeth
 iterations — everything a user's call costs, the feature network of a learned method included. ``warmup`` untimed
 calls (numba compilation, allocator and cache warm-up) precede ``repeats`` timed ones; the figures are medians.
 
-Components of one call (from :class:`~iterpose.refiners.base.RefineTimings`): ``features`` (image feature network),
-``render`` (rendering inside the iterations), ``lm`` (residuals, Jacobians, normal equations and the LM solves) and
-``other`` (the rest of the wall time: input checks, crops, histograms, accept test, scores). On CUDA each call is
+Components of one call (from :class:`~iterpose.refiners.base.RefineTimings`): ``features`` (the network: RePOSE's
+image feature network; DeepIM's whole network on the zoomed pairs, every iteration), ``render`` (rendering inside
+the iterations), ``lm`` (residuals, Jacobians, normal equations and the LM solves; 0 for DeepIM) and ``other`` (the
+rest of the wall time: input checks, crops and zoom, histograms, accept test, scores). On CUDA each call is
 bracketed by ``torch.cuda.synchronize``; the components are the refiner's own clocks, so on CUDA they show where the
 host waited rather than where the GPU worked. Medians are taken per column, so the components of a row need not add
 up exactly to its ``ms_per_image``.

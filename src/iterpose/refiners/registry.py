@@ -1,69 +1,118 @@
 """Refiners by name, for the CLI and :func:`make_refiner`: ``"rgb-lm"`` (training-free), ``"repose"`` and
-``"deepim"`` (learned: need weights)."""
+``"deepim"`` (learned: need weights), and the cascade ``"deepim+repose"`` (both weights files, in any order: each
+file's method says which stage it is)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from iterpose.errors import InvalidInputError
 from iterpose.refiners.base import Refiner
 
-__all__ = ["METHODS", "make_refiner", "check_method_and_weights"]
+__all__ = ["METHODS", "CASCADES", "make_refiner", "check_method_and_weights"]
 
-METHODS = ("rgb-lm", "repose", "deepim")
+METHODS = ("rgb-lm", "repose", "deepim", "deepim+repose")
 """Method names accepted by :func:`make_refiner` and ``iterpose refine --method``."""
+
+CASCADES = {"deepim+repose": ("deepim", "repose")}
+"""Cascade name -> its stages, in the order they run."""
 
 _LEARNED = ("repose", "deepim")
 
+Weights = str | Path | Sequence[str | Path] | None
 
-def check_method_and_weights(method: str, weights: str | Path | None) -> dict | None:
+
+def _weights_list(weights: Weights) -> list[Path]:
+    if weights is None:
+        return []
+    if isinstance(weights, (str, Path)):
+        return [Path(weights)]
+    return [Path(w) for w in weights]
+
+
+def check_method_and_weights(method: str, weights: Weights) -> dict[str, tuple[dict, str]]:
     """Validate a method name and its weights without building anything (what the CLI checks before reading a
-    dataset): returns the learned method's checkpoint (read and checked), ``None`` for ``rgb-lm``.
+    dataset).
+
+    Args:
+        method: one of :data:`METHODS`.
+        weights: one weights file (a learned method), one per learned stage (a cascade), or None (``rgb-lm``).
+
+    Returns:
+        ``{learned method: (checkpoint, source path)}`` for the method's learned stages (read and checked); empty
+        for ``rgb-lm``.
 
     Raises:
-        InvalidInputError: unknown method, weights given to ``rgb-lm`` or missing for a
-            learned method, weights of another method.
+        InvalidInputError: unknown method, weights given to ``rgb-lm`` or missing for a learned method, weights of
+            another method, the wrong number of files for a cascade.
         MissingFileError, DataFormatError: unreadable weights.
     """
     if method not in METHODS:
         raise InvalidInputError(f"make_refiner: unknown method {method!r}; choose one of {METHODS}.")
-    if method in _LEARNED:
-        if weights is None:
-            raise InvalidInputError(f"make_refiner: method {method!r} is learned and needs weights (--weights FILE, "
-                                    f"e.g. weights/lmo-repose.pt or a training run's final.pt).")
-        from iterpose.refiners.checkpoint import read_refiner_checkpoint  # noqa: PLC0415
-        from iterpose.refiners.loading import check_checkpoint_method  # noqa: PLC0415
+    files = _weights_list(weights)
+    stages = CASCADES.get(method, (method,))
+    learned = [s for s in stages if s in _LEARNED]
+    if not learned:
+        if files:
+            raise InvalidInputError(f"make_refiner: method 'rgb-lm' is training-free and takes no weights, got "
+                                    f"weights={', '.join(map(str, files))!r}; drop --weights.")
+        return {}
+    if len(files) != len(learned):
+        example = " ".join(f"--weights weights/lmo-{s}.pt" for s in learned)
+        what = "needs weights" if not files else f"needs {len(learned)} weights file(s), got {len(files)}"
+        raise InvalidInputError(f"make_refiner: method {method!r} is learned and {what} ({example}, or a training "
+                                f"run's final.pt).")
+    from iterpose.refiners.checkpoint import read_refiner_checkpoint  # noqa: PLC0415
+    from iterpose.refiners.loading import check_checkpoint_method  # noqa: PLC0415
 
-        ckpt = read_refiner_checkpoint(weights)
-        check_checkpoint_method(ckpt, method, str(weights))
-        return ckpt
-    if weights is not None:
-        raise InvalidInputError(f"make_refiner: method 'rgb-lm' is training-free and takes no weights, got "
-                                f"weights={str(weights)!r}; drop --weights.")
-    return None
+    found: dict[str, tuple[dict, str]] = {}
+    for path in files:
+        ckpt = read_refiner_checkpoint(path)
+        if len(learned) == 1:
+            check_checkpoint_method(ckpt, learned[0], str(path))
+        elif ckpt["method"] not in learned or ckpt["method"] in found:
+            raise InvalidInputError(f"make_refiner: {method!r} needs one weights file per stage ({', '.join(learned)}); "
+                                    f"{path} holds a {ckpt['method']!r} model"
+                                    f"{' as does another file' if ckpt['method'] in found else ''}.")
+        found[ckpt["method"]] = (ckpt, str(path))
+    return found
 
 
-def make_refiner(method: str, objects: Mapping[int, object], *, weights: str | Path | None = None,
+def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights = None,
                  iterations: int | None = None, device: str = "cpu") -> Refiner:
     """Build a refiner.
 
     Args:
         method: one of :data:`METHODS`.
         objects: ``{obj_id: ObjectModel}`` the refiner works on.
-        weights: checkpoint of a learned method (required for them; ``rgb-lm`` takes none).
-        iterations: override of the method's default number of iterations.
+        weights: the checkpoint of a learned method (required for them; ``rgb-lm`` takes none); for a cascade, one
+            per learned stage, in any order.
+        iterations: override of the method's default number of iterations (not for a cascade: set its stages').
         device: torch device of a learned method's network.
 
     Raises:
-        InvalidInputError: as :func:`check_method_and_weights`, and weights for other objects.
+        InvalidInputError: as :func:`check_method_and_weights`, weights for other objects, iterations for a
+            cascade.
         MissingFileError, DataFormatError: unreadable weights.
     """
-    ckpt = check_method_and_weights(method, weights)
-    if ckpt is not None:
+    ckpts = check_method_and_weights(method, weights)
+    if method in CASCADES:
+        if iterations is not None:
+            raise InvalidInputError(f"make_refiner: {method!r} runs each stage's default iterations; iterations "
+                                    f"cannot be overridden for a cascade.")
+        from iterpose.refiners.cascade import CascadeRefiner  # noqa: PLC0415
+
+        return CascadeRefiner([_single(s, objects, ckpts, None, device) for s in CASCADES[method]], name=method)
+    return _single(method, objects, ckpts, iterations, device)
+
+
+def _single(method: str, objects, ckpts: dict, iterations: int | None, device: str) -> Refiner:
+    if method in ckpts:
         from iterpose.refiners.loading import refiner_from_checkpoint  # noqa: PLC0415
 
-        refiner = refiner_from_checkpoint(ckpt, str(weights), objects, device)
+        ckpt, source = ckpts[method]
+        refiner = refiner_from_checkpoint(ckpt, source, objects, device)
         if iterations is not None:
             refiner.default_iterations = iterations
         return refiner

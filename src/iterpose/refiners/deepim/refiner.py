@@ -101,9 +101,9 @@ class DeepimRefiner(Refiner):
         scores = torch.where(diverged, torch.zeros_like(scores), scores)
         t_end = time.perf_counter()
         tm = model.timings
-        timings = RefineTimings(total_s=t_end - t0, prepare_s=tm["zoom_s"], features_s=tm["net_s"],
-                                render_s=tm["render_s"], solve_s=t_iter - t0 - sum(tm.values()),
-                                accept_s=t_end - t_iter)
+        # the network (and its pose update) is the "features" part; DeepIM has no LM terms or solves
+        timings = RefineTimings(total_s=t_end - t0, prepare_s=t_iter - t0 - tm["net_s"] - tm["render_s"],
+                                features_s=tm["net_s"], render_s=tm["render_s"], accept_s=t_end - t_iter)
         return RefineOutput(poses=poses_out, scores=scores, trace=torch.stack(poses), status=status,
                             timings=timings)
 

@@ -1,0 +1,75 @@
+"""`CascadeRefiner`: refiners run one after the other, each from the previous one's result (e.g. ``deepim+repose``:
+DeepIM's wide basin, then RePOSE's feature-metric LM).
+
+Per object, relative to the cascade's own input:
+
+- pose: the last stage's result (a stage that keeps its input passes the previous stage's result on);
+- status: ``OK`` when any stage changed the pose, else the first stage's status (``KEPT_INITIAL_WORSE`` or
+  ``DIVERGED``: the input is returned); a later stage's ``DEPTH_ONLY`` counts as ``OK`` (its rotation is the
+  earlier stage's, not the input's);
+- score: the score of the last stage whose result was kept;
+- trace: the stages' traces one after the other (``1 + sum of the stages' iterations`` poses).
+
+The cascade runs each stage's default number of iterations; set them per stage (``refiner.stages[k]``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from types import MappingProxyType
+
+import torch
+
+from iterpose.errors import InvalidInputError
+from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineStatus, RefineTimings
+
+__all__ = ["CascadeRefiner"]
+
+_KEPT = (int(RefineStatus.KEPT_INITIAL_WORSE), int(RefineStatus.DIVERGED))
+
+
+class CascadeRefiner(Refiner):
+    """Refiners chained in order (see the module docstring).
+
+    Args:
+        stages: two or more refiners; the cascade's objects are those every stage knows.
+        name: the method name (e.g. ``"deepim+repose"``).
+    """
+
+    def __init__(self, stages: Sequence[Refiner], name: str = "cascade") -> None:
+        if len(stages) < 2:
+            raise InvalidInputError(f"CascadeRefiner: needs at least two stages, got {len(stages)}.")
+        self.stages = list(stages)
+        self.name = name
+        common = [k for k in stages[0].objects if all(k in s.objects for s in stages[1:])]
+        self.objects = MappingProxyType({k: stages[0].objects[k] for k in common})
+
+    @property
+    def default_iterations(self) -> int:
+        return sum(s.default_iterations for s in self.stages)
+
+    def _refine(self, batch: RefineBatch, iterations: int) -> RefineOutput:
+        if iterations != self.default_iterations:
+            raise InvalidInputError(f"{self.name}: runs each stage's own iterations ("
+                                    f"{'+'.join(str(s.default_iterations) for s in self.stages)}); set them per stage "
+                                    f"instead of iterations={iterations}.")
+        t0 = time.perf_counter()
+        poses = batch.init_poses
+        status = scores = None
+        traces, totals = [], {"prepare_s": 0.0, "features_s": 0.0, "render_s": 0.0, "terms_s": 0.0, "solve_s": 0.0,
+                              "accept_s": 0.0}
+        for k, stage in enumerate(self.stages):
+            out = stage.refine(batch.images, batch.K, batch.object_ids, poses, batch.image_index)
+            traces.append(out.trace if k == 0 else out.trace[1:])
+            changed = ~torch.isin(out.status.cpu(), torch.tensor(_KEPT, dtype=out.status.dtype))
+            if status is None:
+                status, scores = out.status.clone(), out.scores.clone()
+            else:
+                status = torch.where(changed.to(status.device), torch.zeros_like(status), status)  # 0 = OK
+                scores = torch.where(changed.to(scores.device), out.scores.to(scores), scores)
+            poses = out.poses.to(batch.init_poses)
+            for key in totals:
+                totals[key] += getattr(out.timings, key)
+        return RefineOutput(poses=poses, scores=scores, trace=torch.cat(traces), status=status,
+                            timings=RefineTimings(total_s=time.perf_counter() - t0, **totals))
