@@ -40,15 +40,16 @@ def main() -> int:
 
     s = step[w - 1:]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("loss", "pose_loss", "feature_loss"):
-        ax1.plot(s, smooth(key), label=key)
+    for key in ("loss", "pose_loss", "feature_loss"):  # the last two: RePOSE's terms
+        if key in rows[0]:
+            ax1.plot(s, smooth(key), label=key)
     ax1.set_xlabel("step")
     ax1.set_yscale("log")
     ax1.set_title(f"training loss (moving average of {w} points)")
     ax1.legend()
     ax1.grid(alpha=0.3)
     ax2.plot(s, smooth("err_init"), "k--", label="before refinement")
-    ax2.plot(s, smooth("err_final"), label="after the unrolled LM")
+    ax2.plot(s, smooth("err_final"), label="after the unrolled iterations")
     ax2.set_xlabel("step")
     ax2.set_ylabel("ADD(-S) / diameter (training batches)")
     ax2.set_title("pose error on the training batches")
