@@ -20,6 +20,17 @@ def example_model():
     return example_object(obj_id=1)
 
 
+def viewpoint_poses(n: int, seed: int, distance: float) -> torch.Tensor:
+    """``[n, 4, 4]`` poses looking at the object origin from ``distance`` metres, from random directions."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        d = torch.randn(3, generator=g)
+        d = d / d.norm()
+        out.append(look_at_T_co(d * distance, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0])))
+    return torch.stack(out)
+
+
 def blurred_background(height: int, width: int, rng: np.random.Generator, n_shapes: int = 12) -> np.ndarray:
     """``[height, width, 3]`` float32: the library's former procedural background (colour field, shapes, a blur
     over everything, noise). The refiner tests' seeds and thresholds were chosen on these images, so they keep

@@ -10,7 +10,7 @@ import torch
 
 from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.errors import DataFormatError, InvalidInputError
-from iterpose.geometry import look_at_T_co, rotation_angle
+from iterpose.geometry import rotation_angle
 from iterpose.mesh import example_object
 from iterpose.refiners import RefineStatus, load_refiner, make_refiner
 from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
@@ -22,6 +22,8 @@ from iterpose.refiners.deepim.zoom import box_masks, projected_boxes, zoom_boxes
 from iterpose.refiners.proxy_mesh import render_proxies
 from iterpose.render import render_objects
 
+from .conftest import viewpoint_poses
+
 K_IMG = torch.tensor([[[600.0, 0.0, 160.0], [0.0, 600.0, 120.0], [0.0, 0.0, 1.0]]])
 HW = (240, 320)
 SMALL = DeepimConfig(trunk="scratch", crop_size=64, trunk_blocks=5, head_width=16, iterations=2)
@@ -32,14 +34,8 @@ def obj():
     return example_object()
 
 
-def _poses(n: int, seed: int, distance: float = 0.7) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        d = torch.randn(3, generator=g)
-        d = d / d.norm()
-        out.append(look_at_T_co(d * distance, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0])))
-    return torch.stack(out)
+def _poses(n: int, seed: int) -> torch.Tensor:
+    return viewpoint_poses(n, seed, 0.7)
 
 
 def test_update_target_is_the_inverse_of_apply_update():
@@ -175,7 +171,7 @@ def test_checkpoint_round_trip_and_refiner_guarantees(obj, tmp_path):
         model.net.translation.bias.copy_(torch.tensor([0.0, 0.0, -3.0]))
     refiner = load_refiner(path, {1: obj})
     assert isinstance(refiner, DeepimRefiner) and refiner.default_iterations == 2
-    for a, b in zip(refiner.model.state_dict().values(), build_deepim_model({1: obj}, SMALL).state_dict().values()):
+    for a, b in zip(refiner.net.state_dict().values(), build_deepim_model({1: obj}, SMALL).state_dict().values()):
         assert torch.equal(a, b)
     T = _poses(2, 6)
     out = refiner.refine(torch.rand(1, 3, *HW), K_IMG, torch.tensor([1, 1]), T, torch.tensor([0, 0]))

@@ -10,13 +10,14 @@ import torch
 
 from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.errors import DataFormatError, InvalidInputError, MissingFileError
-from iterpose.geometry import look_at_T_co
 from iterpose.mesh import example_object
 from iterpose.refiners import RefineStatus, load_refiner, make_refiner
 from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
 from iterpose.refiners.repose import ReposeConfig, ReposeRefiner, build_repose_net
 from iterpose.refiners.repose.model import ReposeTrace, feature_camera
 from iterpose.train.losses import point_matching_error
+
+from .conftest import viewpoint_poses
 
 K_IMG = torch.tensor([[[300.0, 0.0, 80.0], [0.0, 300.0, 60.0], [0.0, 0.0, 1.0]]])
 HW = (120, 160)
@@ -30,13 +31,8 @@ def obj():
 
 
 def _poses(n: int, seed: int, distance: float = 0.6) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        d = torch.randn(3, generator=g)
-        d = d / d.norm()
-        out.append(look_at_T_co(d * distance, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0])))
-    return torch.stack(out)
+    return viewpoint_poses(n, seed, distance)
+
 
 
 def test_feature_camera_maps_feature_pixel_j_to_image_pixel_sj():

@@ -12,26 +12,18 @@ import torch
 
 from iterpose.refiners.checkpoint import object_registry
 from iterpose.refiners.deepim import DeepimConfig, DeepimModel, DeepimRefiner, build_deepim_model
-from iterpose.train.config import TrainConfig
-from iterpose.train.losses import disentangled_update_loss, point_matching_error, sample_model_points
-from iterpose.train.synth_batches import SynthBatch, SynthBatchSource, batch_generator
+from iterpose.train.losses import disentangled_update_loss, point_matching_error
+from iterpose.train.synth_batches import SynthBatch
+from iterpose.train.task_base import SynthTask
 
 __all__ = ["DeepimTask"]
 
 
-class DeepimTask:
+class DeepimTask(SynthTask):
     """What the generic trainer needs to train DeepIM on ``{obj_id: ObjectModel}``."""
 
     method = "deepim"
     model_config_cls = DeepimConfig
-
-    def __init__(self, objects: dict, config: TrainConfig, world_size: int = 1) -> None:
-        self.objects = dict(sorted(objects.items()))
-        self.config = config
-        self.source = SynthBatchSource(list(self.objects.values()), config.synth, config.noise, config.augment,
-                                       config.batch_size, config.seed, world_size)
-        self.symmetric = {k: bool(len(m.symmetries_discrete) or len(m.symmetries_continuous))
-                          for k, m in self.objects.items()}
 
     def build_model(self) -> DeepimModel:
         return build_deepim_model(self.objects, self.config.model, self.config.seed)
@@ -39,20 +31,13 @@ class DeepimTask:
     def param_groups(self, model: DeepimModel) -> list[dict]:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": self.config.optim.lr}]
 
-    def make_batch(self, step: int, rank: int) -> SynthBatch:
-        return self.source.batch(step, rank)
-
     def loss(self, model: DeepimModel, batch: SynthBatch, step: int, rank: int, amp: bool
              ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.config
         dev = batch.images.device
         ids = batch.object_ids
         K = batch.K[batch.image_index.to(dev)].float()
-        gen = batch_generator(cfg.seed + 1, step, rank)
-        points = torch.stack([sample_model_points(self.objects[i].vertices, cfg.loss.points, gen)
-                              for i in ids]).to(dev)
-        diameter = torch.tensor([self.objects[i].diameter_m for i in ids], device=dev)
-        symmetric = torch.tensor([self.symmetric[i] for i in ids], device=dev)
+        points, diameter, symmetric = self.pose_targets(batch, step, rank)
         observed_xyxy = model.observed_boxes(ids, batch.T_init, K)
         image_index = batch.image_index.to(dev)
         T = batch.T_init.float()

@@ -13,26 +13,18 @@ import torch.nn.functional as F
 
 from iterpose.refiners.checkpoint import object_registry
 from iterpose.refiners.repose import ReposeConfig, ReposeNet, ReposeRefiner, build_repose_net
-from iterpose.train.config import TrainConfig
-from iterpose.train.losses import sample_model_points, trace_pose_loss
-from iterpose.train.synth_batches import SynthBatch, SynthBatchSource, batch_generator
+from iterpose.train.losses import trace_pose_loss
+from iterpose.train.synth_batches import SynthBatch
+from iterpose.train.task_base import SynthTask
 
 __all__ = ["ReposeTask"]
 
 
-class ReposeTask:
+class ReposeTask(SynthTask):
     """What the generic trainer needs to train RePOSE on ``{obj_id: ObjectModel}``."""
 
     method = "repose"
     model_config_cls = ReposeConfig
-
-    def __init__(self, objects: dict, config: TrainConfig, world_size: int = 1) -> None:
-        self.objects = dict(sorted(objects.items()))
-        self.config = config
-        self.source = SynthBatchSource(list(self.objects.values()), config.synth, config.noise, config.augment,
-                                       config.batch_size, config.seed, world_size)
-        self.symmetric = {k: bool(len(m.symmetries_discrete) or len(m.symmetries_continuous))
-                          for k, m in self.objects.items()}
 
     def build_model(self) -> ReposeNet:
         return build_repose_net(self.objects, self.config.model, self.config.seed)
@@ -42,9 +34,6 @@ class ReposeTask:
         tex = [p for n, p in model.named_parameters() if n.startswith("texture.latents") and p.requires_grad]
         rest = [p for n, p in model.named_parameters() if not n.startswith("texture.latents") and p.requires_grad]
         return [{"params": rest, "lr": lr}, {"params": tex, "lr": lr * self.config.optim.texture_lr_scale}]
-
-    def make_batch(self, step: int, rank: int) -> SynthBatch:
-        return self.source.batch(step, rank)
 
     def loss(self, model: ReposeNet, batch: SynthBatch, step: int, rank: int, amp: bool
              ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -56,11 +45,7 @@ class ReposeTask:
         trace = model.refine_features(F_img, tuple(batch.images.shape[-2:]), batch.K, batch.object_ids,
                                       batch.T_init, batch.image_index,
                                       cfg.loss.iterations or cfg.model.iterations)
-        gen = batch_generator(cfg.seed + 1, step, rank)
-        points = torch.stack([sample_model_points(self.objects[i].vertices, cfg.loss.points, gen)
-                              for i in batch.object_ids]).to(dev)
-        diameter = torch.tensor([self.objects[i].diameter_m for i in batch.object_ids], device=dev)
-        symmetric = torch.tensor([self.symmetric[i] for i in batch.object_ids], device=dev)
+        points, diameter, symmetric = self.pose_targets(batch, step, rank)
         pose_loss, errs = trace_pose_loss(trace.poses, batch.T_gt, points, diameter, symmetric,
                                           cfg.loss.iteration_weight, cfg.loss.max_rel_error)
         feat_loss = self.feature_consistency(model, F_img, batch, trace.windows)

@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
-from types import MappingProxyType
 
 import torch
 
-from iterpose.geometry import rotation_angle
-from iterpose.refiners.base import MIN_DEPTH_M, RefineBatch, RefineOutput, Refiner, RefineStatus, RefineTimings
-from iterpose.refiners.checkpoint import (FORMAT_VERSION, learned_checkpoint_parts, load_state_strict,
-                                         render_meshes_to_dict)
+from iterpose.refiners.base import MIN_DEPTH_M, RefineBatch, RefineOutput, RefineStatus, RefineTimings
 from iterpose.refiners.deepim.config import DeepimConfig
 from iterpose.refiners.deepim.model import DeepimModel
+from iterpose.refiners.learned import LearnedRefiner, diverged
 
 __all__ = ["DeepimRefiner", "MAX_TRANSLATION_REL", "SCORE_SCALE_REL"]
 
@@ -34,51 +30,25 @@ SCORE_SCALE_REL = 0.01
 """Last-iteration motion (diameters) at which the score is 1/e."""
 
 
-class DeepimRefiner(Refiner):
+class DeepimRefiner(LearnedRefiner):
     """DeepIM refinement with a trained :class:`DeepimModel` (use :func:`iterpose.load_refiner` to read weights).
 
     Args:
-        model: the model (its objects are the refiner's objects); put in eval mode.
+        net: the :class:`DeepimModel` (its objects are the refiner's objects); put in eval mode.
         objects: optional ``{obj_id: ObjectModel}`` (only checked by :func:`load_refiner`).
     """
 
-    def __init__(self, model: DeepimModel, objects: Mapping[int, object] | None = None) -> None:
-        self.model = model.eval()
-        self.config: DeepimConfig = model.config
-        self.objects = MappingProxyType(dict(objects) if objects is not None else dict(model.meshes))
-        self.default_iterations = model.config.iterations
-        self.source: str | None = None
-
-    def to(self, device) -> "DeepimRefiner":
-        """A refiner whose network lives on ``device`` (a new object; this one is unchanged)."""
-        import copy  # noqa: PLC0415
-
-        out = DeepimRefiner(copy.deepcopy(self.model).to(device), self.objects)
-        out.source = self.source
-        return out
-
-    def checkpoint(self, registry: list[dict]) -> dict:
-        """The weights-file dict of this refiner (see :mod:`iterpose.refiners.checkpoint`)."""
-        return {"format_version": FORMAT_VERSION, "method": "deepim", "config": self.config.to_dict(),
-                "state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-                "objects": registry, "meshes": render_meshes_to_dict(self.model.meshes)}
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict, source: str, objects: Mapping[int, object] | None = None
-                        ) -> "DeepimRefiner":
-        """Build from a checkpoint dict read by :func:`~iterpose.refiners.checkpoint.read_refiner_checkpoint`
-        (strict load; with ``objects``, the registry is checked against them)."""
-        config, meshes = learned_checkpoint_parts(ckpt, source, "deepim", DeepimConfig, objects)
-        model = DeepimModel(meshes, config)
-        load_state_strict(model, ckpt["state_dict"], source, "DeepIM")
-        refiner = cls(model, dict(objects) if objects is not None else None)
-        refiner.source = source
-        return refiner
+    method = "deepim"
+    config_cls = DeepimConfig
+    net_cls = DeepimModel
+    label = "DeepIM"
+    config: DeepimConfig
+    net: DeepimModel
 
     def _refine(self, batch: RefineBatch, iterations: int) -> RefineOutput:
         t0 = time.perf_counter()
         dev = batch.images.device
-        model = self.model
+        model = self.net
         T0 = batch.init_poses.to(dev, torch.float32)
         ids = [int(i) for i in batch.object_ids.tolist()]
         K_obj = batch.K.to(dev)[batch.image_index.to(dev)].float()
@@ -89,16 +59,13 @@ class DeepimRefiner(Refiner):
         t_iter = time.perf_counter()
         T = poses[-1]
         diam = torch.tensor([model.meshes[i].diameter_m for i in ids], device=dev, dtype=torch.float64)
-        rot = rotation_angle(T[:, :3, :3].double() @ T0[:, :3, :3].double().transpose(1, 2)) * 180.0 / math.pi
-        moved = (T[:, :3, 3] - T0[:, :3, 3]).double().norm(dim=1)
-        diverged = ~torch.isfinite(T).all(dim=(1, 2)) | (rot > self.config.max_rotation_deg) | \
-            (moved > MAX_TRANSLATION_REL * diam) | (T[:, 2, 3] < MIN_DEPTH_M)
+        bad = diverged(T, T0, diam, self.config.max_rotation_deg, MAX_TRANSLATION_REL) | (T[:, 2, 3] < MIN_DEPTH_M)
         status = torch.full((len(ids),), int(RefineStatus.OK), dtype=torch.int8, device=dev)
-        status[diverged] = int(RefineStatus.DIVERGED)
-        poses_out = torch.where(diverged[:, None, None], T0, T)
+        status[bad] = int(RefineStatus.DIVERGED)
+        poses_out = torch.where(bad[:, None, None], T0, T)
         last_motion = self._mean_vertex_motion(ids, poses[-2], T) / diam.float()
         scores = torch.exp(-last_motion.nan_to_num(nan=math.inf) / SCORE_SCALE_REL)
-        scores = torch.where(diverged, torch.zeros_like(scores), scores)
+        scores = torch.where(bad, torch.zeros_like(scores), scores)
         t_end = time.perf_counter()
         tm = model.timings
         # the network (and its pose update) is the "features" part; DeepIM has no LM terms or solves
@@ -111,7 +78,7 @@ class DeepimRefiner(Refiner):
         """``[N]`` mean distance (metres) between the render-mesh vertices posed at ``T_a`` and at ``T_b``."""
         out = torch.empty(len(ids), dtype=torch.float32, device=T_a.device)
         for k, i in enumerate(ids):
-            v = self.model.meshes[i].vertices.to(T_a.device)
+            v = self.net.meshes[i].vertices.to(T_a.device)
             d = v @ (T_a[k, :3, :3] - T_b[k, :3, :3]).T + (T_a[k, :3, 3] - T_b[k, :3, 3])
             out[k] = d.norm(dim=1).mean()
         return out

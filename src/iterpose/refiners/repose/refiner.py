@@ -16,18 +16,12 @@ returned pose: 1 when the image features equal the rendered texture, 0 when they
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Mapping
-from types import MappingProxyType
 
 import torch
 
-from iterpose.errors import DataFormatError, InvalidInputError
-from iterpose.geometry import rotation_angle
-from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineStatus, RefineTimings
-from iterpose.refiners.checkpoint import (FORMAT_VERSION, learned_checkpoint_parts, load_state_strict,
-                                         render_meshes_to_dict)
+from iterpose.refiners.base import RefineBatch, RefineOutput, RefineStatus, RefineTimings
+from iterpose.refiners.learned import LearnedRefiner, diverged
 from iterpose.refiners.repose.config import ReposeConfig
 from iterpose.refiners.repose.model import ReposeNet
 
@@ -40,7 +34,7 @@ MAX_TRANSLATION_REL = 1.0
 """A refined pose moved more than this many object diameters is treated as diverged."""
 
 
-class ReposeRefiner(Refiner):
+class ReposeRefiner(LearnedRefiner):
     """RePOSE refinement with a trained :class:`ReposeNet` (use :func:`iterpose.load_refiner` to read weights).
 
     Args:
@@ -49,41 +43,12 @@ class ReposeRefiner(Refiner):
             the render meshes).
     """
 
-    def __init__(self, net: ReposeNet, objects: Mapping[int, object] | None = None) -> None:
-        self.net = net.eval()
-        self.config: ReposeConfig = net.config
-        self.objects = MappingProxyType(dict(objects) if objects is not None else dict(net.meshes))
-        self.default_iterations = net.config.iterations
-        self.source: str | None = None
-
-    def to(self, device) -> "ReposeRefiner":
-        """A refiner whose network lives on ``device`` (a new object; this one is unchanged)."""
-        import copy  # noqa: PLC0415
-
-        net = copy.deepcopy(self.net).to(device)
-        out = ReposeRefiner(net, self.objects)
-        out.source = self.source
-        return out
-
-    # -- checkpoints ---------------------------------------------------------------------------------------------
-
-    def checkpoint(self, registry: list[dict]) -> dict:
-        """The weights-file dict of this refiner (see :mod:`iterpose.refiners.checkpoint`)."""
-        return {"format_version": FORMAT_VERSION, "method": "repose", "config": self.config.to_dict(),
-                "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
-                "objects": registry, "meshes": render_meshes_to_dict(self.net.meshes)}
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict, source: str, objects: Mapping[int, object] | None = None
-                        ) -> "ReposeRefiner":
-        """Build from a checkpoint dict read by :func:`~iterpose.refiners.checkpoint.read_refiner_checkpoint`
-        (strict load; with ``objects``, the registry is checked against them and only they are refined)."""
-        config, meshes = learned_checkpoint_parts(ckpt, source, "repose", ReposeConfig, objects)
-        net = ReposeNet(meshes, config)
-        load_state_strict(net, ckpt["state_dict"], source, "RePOSE")
-        refiner = cls(net, {k: v for k, v in objects.items()} if objects is not None else None)
-        refiner.source = source
-        return refiner
+    method = "repose"
+    config_cls = ReposeConfig
+    net_cls = ReposeNet
+    label = "RePOSE"
+    config: ReposeConfig
+    net: ReposeNet
 
     # -- refining ------------------------------------------------------------------------------------------------
 
@@ -110,13 +75,11 @@ class ReposeRefiner(Refiner):
         T = torch.stack(trace.poses)[best, rows]
         cost, score = trace.costs[best, rows], trace.scores[best, rows]
         diam = torch.tensor([net.meshes[i].diameter_m for i in ids], device=dev, dtype=torch.float64)
-        rot = rotation_angle(T[:, :3, :3].double() @ T0[:, :3, :3].double().transpose(1, 2)) * 180.0 / math.pi
-        moved = (T[:, :3, 3] - T0[:, :3, 3]).double().norm(dim=1)
-        diverged = ~torch.isfinite(T).all(dim=(1, 2)) | (rot > MAX_ROTATION_DEG) | (moved > MAX_TRANSLATION_REL * diam)
-        worse = ~(cost < trace.cost_init) if self.config.accept_test else torch.zeros_like(diverged)
+        bad = diverged(T, T0, diam, MAX_ROTATION_DEG, MAX_TRANSLATION_REL)
+        worse = ~(cost < trace.cost_init) if self.config.accept_test else torch.zeros_like(bad)
         status = torch.full((len(ids),), int(RefineStatus.OK), dtype=torch.int8, device=dev)
         status[worse] = int(RefineStatus.KEPT_INITIAL_WORSE)
-        status[diverged] = int(RefineStatus.DIVERGED)
+        status[bad] = int(RefineStatus.DIVERGED)
         keep = status != int(RefineStatus.OK)
         poses = torch.where(keep[:, None, None], T0, T)
         scores = torch.where(keep, trace.score_init, score)
