@@ -226,3 +226,18 @@ def test_config_errors_name_the_setting():
 def test_model_is_a_module_with_the_meshes(obj):
     model = DeepimModel(build_deepim_model({1: obj}, SMALL).meshes, SMALL)
     assert list(model.meshes) == [1] and sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_siamese_fusion_runs_the_rgb_encoder_on_each_crop(obj):
+    model = build_deepim_model({1: obj}, dataclasses.replace(SMALL, fusion="siamese", trunk="imagenet"))
+    from iterpose.refiners.mobilenet import imagenet_trunk_path
+
+    state = torch.load(imagenet_trunk_path(), weights_only=True)
+    assert torch.equal(model.net.trunk.features[0][0].weight, state["features.0.0.weight"])  # 3 channels, as is
+    obs, ren = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    masks = torch.ones(2, 64, 64, dtype=torch.bool)
+    with torch.no_grad():
+        R, v = model.net(obs, ren, masks, masks)
+        R_swapped, _ = model.net(ren, obs, masks, masks)
+    assert R.shape == (2, 3, 3) and v.shape == (2, 3)
+    assert not torch.allclose(R, R_swapped)  # the order of the pair matters (their difference is an input)

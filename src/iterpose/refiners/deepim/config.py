@@ -25,6 +25,10 @@ class DeepimConfig:
             copied to the observed image and negated for the rendered one, mask kernels 0) or ``"scratch"``
             (same architecture, random init). Only matters when a model is created for training.
         trunk_blocks: MobileNetV2 blocks of the encoder (14: stride 16, 96 channels).
+        fusion: ``"early"`` (DeepIM's: the 8 input channels stacked into one encoder) or ``"siamese"`` (the encoder,
+            on RGB, runs on the observed and on the rendered crop; their features, their difference and the masks
+            pooled to the features' grid are stacked after it: twice the encoder's cost, but each pass sees the
+            kind of picture its ImageNet weights were trained on).
         head_width: width of the two fully connected layers before the rotation and translation heads.
         render_cell_rel: the render mesh is the model simplified on a grid of this fraction of its diameter.
         iterations: refinement iterations at test time (paper: 4).
@@ -35,6 +39,7 @@ class DeepimConfig:
     zoom_margin: float = 1.4
     trunk: Literal["imagenet", "scratch"] = "imagenet"
     trunk_blocks: int = 14
+    fusion: Literal["early", "siamese"] = "early"
     head_width: int = 256
     render_cell_rel: float = 0.015
     iterations: int = 4
@@ -52,6 +57,8 @@ class DeepimConfig:
             fail("crop_size", "a multiple of 32")
         if self.trunk_blocks > 14:
             fail("trunk_blocks", "an int <= 14")
+        if self.fusion not in ("early", "siamese"):
+            fail("fusion", "'early' or 'siamese'")
         if self.trunk not in ("imagenet", "scratch"):
             fail("trunk", "'imagenet' or 'scratch'")
         for name in ("render_cell_rel", "max_rotation_deg"):

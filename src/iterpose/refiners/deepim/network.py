@@ -1,7 +1,8 @@
 """DeepIM's network: zoomed observed and rendered images (+ masks) in, a relative pose out.
 
 Input per object (all ``S x S`` zoomed crops): observed RGB, rendered RGB (0 off the object), rendered mask and
-observed mask, stacked into 8 channels (DeepIM's ``INPUT_MASK`` variant). The RGB channels are normalised with the
+observed mask, stacked into 8 channels (DeepIM's ``INPUT_MASK`` variant; or, with ``fusion="siamese"``, the two
+RGB crops through the encoder separately and everything stacked after it). The RGB channels are normalised with the
 ImageNet mean/std. Encoder: MobileNetV2 to stride 16 (:class:`iterpose.refiners.mobilenet.MobileNetV2Trunk`) in
 place of FlowNetS (which no wheel ships and which is ~40x the compute), then a strided 3x3 convolution, flatten
 (the layout of the map carries where things are, as DeepIM's flattened conv6), two fully connected layers of
@@ -52,8 +53,9 @@ class DeepimNet(nn.Module):
     def __init__(self, config: DeepimConfig) -> None:
         super().__init__()
         self.config = config
-        self.trunk = MobileNetV2Trunk(config.trunk_blocks, in_channels=IN_CHANNELS)
-        c = self.trunk.out_channels
+        self.siamese = config.fusion == "siamese"
+        self.trunk = MobileNetV2Trunk(config.trunk_blocks, in_channels=3 if self.siamese else IN_CHANNELS)
+        c = self.trunk.out_channels * 3 + 2 if self.siamese else self.trunk.out_channels
         grid = -(-config.crop_size // self.trunk.stride)
         self.reduce = nn.Sequential(nn.Conv2d(c, 128, 3, 2, 1), nn.LeakyReLU(0.1, inplace=True))
         cells = 128 * (-(-grid // 2)) ** 2
@@ -75,8 +77,9 @@ class DeepimNet(nn.Module):
     def load_imagenet(self) -> None:
         """Initialise the encoder from the ImageNet MobileNetV2 (strictly; see :class:`DeepimConfig.trunk`)."""
         state = imagenet_trunk_state(self.trunk)
-        w = state["features.0.0.weight"]  # [32, 3, 3, 3]
-        state["features.0.0.weight"] = torch.cat([w, -w, torch.zeros_like(w[:, :2])], dim=1)
+        if not self.siamese:
+            w = state["features.0.0.weight"]  # [32, 3, 3, 3]
+            state["features.0.0.weight"] = torch.cat([w, -w, torch.zeros_like(w[:, :2])], dim=1)
         self.trunk.load_state_dict(state, strict=True)
 
     def forward(self, observed: torch.Tensor, rendered: torch.Tensor, rendered_mask: torch.Tensor,
@@ -90,7 +93,13 @@ class DeepimNet(nn.Module):
             ``(R_delta [N, 3, 3], v [N, 3])``: camera-frame rotation update and ``(vx, vy, vz)`` (crop widths,
             crop heights, log depth ratio ``log(z_src / z_new)``).
         """
-        x = torch.cat([(observed - self.mean) / self.std, (rendered - self.mean) / self.std,
-                       rendered_mask[:, None].to(observed.dtype), observed_mask[:, None].to(observed.dtype)], dim=1)
-        h = self.fc(self.reduce(self.trunk(x)).flatten(1))
+        obs, ren = (observed - self.mean) / self.std, (rendered - self.mean) / self.std
+        masks = torch.stack([rendered_mask.to(observed.dtype), observed_mask.to(observed.dtype)], dim=1)
+        if self.siamese:
+            f = self.trunk(torch.cat([obs, ren]))
+            f_obs, f_ren = f[:len(obs)], f[len(obs):]
+            x = torch.cat([f_obs, f_ren, f_obs - f_ren, F.adaptive_avg_pool2d(masks, f.shape[-2:])], dim=1)
+        else:
+            x = self.trunk(torch.cat([obs, ren, masks], dim=1))
+        h = self.fc(self.reduce(x).flatten(1))
         return rotation_from_6d(self.rotation(h).float()), self.translation(h).float()
