@@ -165,3 +165,26 @@ def test_bench_refiner_checks_its_inputs():
     obj = example_object(1)
     with pytest.raises(InvalidInputError, match=r"objects \[2\] are not objects of the refiner"):
         bench_refiner(RgbLM({1: obj}), {2: example_object(2)}, BenchConfig(counts=(1,), repeats=1, warmup=0))
+
+
+def test_deepim_and_the_cascade_are_timed_with_their_weights(repose_weights, tmp_path, capsys):
+    from iterpose.refiners.deepim import DeepimConfig, DeepimRefiner, build_deepim_model
+
+    obj = example_object(1)
+    cfg = DeepimConfig(trunk="scratch", crop_size=64, trunk_blocks=5, head_width=16, iterations=3)
+    deepim = tmp_path / "deepim.pt"
+    save_checkpoint_atomic(DeepimRefiner(build_deepim_model({1: obj}, cfg)).checkpoint(object_registry({1: obj})),
+                           deepim)
+    common = ["--objects", "2", "--models", "example", "--repeats", "1", "--warmup", "0", "--threads", "1"]
+    code, _, err = _run(["--method", "deepim", "--weights", str(deepim), "--json", str(tmp_path / "d.json"),
+                         *common], capsys)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert doc["method"] == "deepim" and doc["iterations"] == 3
+    assert doc["components_ms"]["2"]["features"] > 0 and doc["components_ms"]["2"]["lm"] == 0
+    code, _, err = _run(["--method", "deepim+repose", "--weights", str(repose_weights), "--weights", str(deepim),
+                         "--json", str(tmp_path / "c.json"), *common], capsys)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["method"] == "deepim+repose" and doc["iterations"] == 3 + 2
+    assert doc["components_ms"]["2"]["lm"] > 0  # RePOSE's stage
