@@ -51,8 +51,8 @@ def main() -> int:
     apply_threads(args.threads)
     weights = dict(w.split("=", 1) for w in args.weights)
     config = BenchConfig(counts=tuple(int(c) for c in args.counts.split(",")), repeats=args.repeats)
-    refiners = {m: make_refiner(m, objects, weights=[weights[s] for s in CASCADES.get(m, (m,)) if s in weights] or None)
-                for m in args.methods}
+    stage_files = {m: [weights[s] for s in CASCADES.get(m, (m,)) if s in weights] or None for m in args.methods}
+    refiners = {m: make_refiner(m, objects, weights=stage_files[m]) for m in args.methods}
     runs: dict[str, list] = {m: [] for m in args.methods}
     for r in range(args.rounds):
         for m, refiner in refiners.items():
@@ -75,7 +75,7 @@ def main() -> int:
         path.write_text(json.dumps(d, indent=2))
         files.append(path)
         summary["methods"][m] = {"ms_per_image": d["ms_per_image"], "iterations": d["iterations"],
-                                 "weights": weights.get(m)}
+                                 "weights": stage_files[m]}
         print(merged.format_table())
     base = args.methods[0]
     for m in args.methods:

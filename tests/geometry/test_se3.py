@@ -1,4 +1,4 @@
-"""SE(3): exp against torch.linalg.matrix_exp, log round trips (incl. near pi), inverse, composition, points."""
+"""SE(3): exp against scipy's expm, log round trips (incl. near pi), inverse, composition, points."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
+from scipy.linalg import expm
 from hypothesis import strategies as st
 
 from iterpose.errors import ShapeError
@@ -24,6 +25,12 @@ from iterpose.geometry import (
 
 F64 = torch.float64
 SETTINGS = settings(max_examples=40, deadline=None)
+
+
+def _expm(xi: torch.Tensor) -> torch.Tensor:
+    """The reference exponential: scipy's expm (Al-Mohy & Higham) of the twist matrix. Not torch.linalg.matrix_exp:
+    torch 2.13's CPU float64 result is off by 2.4e-11 for a 0.03125 rad rotation about z (found by hypothesis)."""
+    return torch.from_numpy(expm(_twist_matrix(xi).double().numpy()))
 
 
 def _twist_matrix(xi):
@@ -72,17 +79,18 @@ def test_inverse_and_compose(device, dtype, tols):
     direction=st.tuples(*[st.floats(-1.0, 1.0)] * 3).filter(lambda d: sum(x * x for x in d) > 1e-4),
     angle=st.one_of(st.floats(0.0, 1e-3), st.floats(0.0, math.pi - 1e-3), st.floats(0.09, 0.11)),
 )
+@example(v=(0.0, 0.0, 0.0), direction=(0.0, 0.0, 1.0), angle=0.03125)
 def test_exp_matches_matrix_exp_and_log_inverts(v, direction, angle):
     xi = _xi(v, direction, angle)
     T = se3_exp(xi)
-    torch.testing.assert_close(T, torch.linalg.matrix_exp(_twist_matrix(xi)), rtol=0, atol=1e-13)
+    torch.testing.assert_close(T, _expm(xi), rtol=0, atol=1e-13)
     torch.testing.assert_close(se3_log(T), xi, rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("angle", [0.0, 1e-9, 1e-5, 1e-3, 0.0999, 0.1001, 1.0, 3.0, math.pi - 1e-6])
 def test_exp_series_boundaries(angle, dtype):
     xi64 = _xi([0.3, -0.7, 1.1], [0.2, 0.9, -0.4], angle)
-    ref = torch.linalg.matrix_exp(_twist_matrix(xi64))
+    ref = _expm(xi64)
     atol = 4e-15 if dtype == F64 else 4e-7
     torch.testing.assert_close(se3_exp(xi64.to(dtype)).double(), ref, rtol=0, atol=atol)
     back = se3_log(ref.to(dtype)).double()
