@@ -1,4 +1,4 @@
-"""The deepim+repose cascade: stages chained, statuses and traces relative to the cascade's input, weights by
+"""The cascades (deepim+repose, deepim+rgb-lm): stages chained, statuses and traces relative to the cascade's input, weights by
 method in any order, and its errors."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from iterpose.refiners.cascade import CascadeRefiner
 from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
 from iterpose.refiners.deepim import DeepimConfig, DeepimRefiner, build_deepim_model
 from iterpose.refiners.repose import ReposeConfig, ReposeRefiner, build_repose_net
+from iterpose.refiners.rgb_lm import RgbLM
 
 K = torch.tensor([[[500.0, 0.0, 80.0], [0.0, 500.0, 60.0], [0.0, 0.0, 1.0]]])
 
@@ -104,3 +105,28 @@ def test_cascade_weights_errors(obj, tmp_path):
         make_refiner("deepim+repose", {1: obj}, weights=[d, d])
     with pytest.raises(InvalidInputError, match="cannot be overridden for a cascade"):
         make_refiner("deepim+repose", {1: obj}, weights=[d, r], iterations=2)
+
+
+def test_deepim_then_rgb_lm_takes_the_deepim_weights_only(obj, tmp_path):
+    d, r = _weights(obj, tmp_path)
+    cascade = make_refiner("deepim+rgb-lm", {1: obj}, weights=d)
+    assert [type(s) for s in cascade.stages] == [DeepimRefiner, RgbLM] and cascade.name == "deepim+rgb-lm"
+    assert cascade.default_iterations == 2 + RgbLM({1: obj}).default_iterations
+    image = torch.rand(1, 3, 120, 160)
+    T = _T(obj)
+    out = cascade.refine(image, K, torch.tensor([1]), T, torch.tensor([0]))
+    # the second stage starts from the first one's result
+    first = cascade.stages[0].refine(image, K, torch.tensor([1]), T, torch.tensor([0]))
+    torch.testing.assert_close(out.trace[2], first.poses)
+    assert out.trace.shape[0] == 1 + cascade.default_iterations
+    with pytest.raises(InvalidInputError, match="holds a 'repose' model, but method 'deepim'"):
+        make_refiner("deepim+rgb-lm", {1: obj}, weights=r)
+    with pytest.raises(InvalidInputError, match="needs 1 weights file"):
+        make_refiner("deepim+rgb-lm", {1: obj}, weights=[d, r])
+
+
+def test_refine_cli_offers_every_registered_method():
+    from iterpose.cli.refine_cmd import REFINE_METHODS
+    from iterpose.refiners.registry import METHODS
+
+    assert REFINE_METHODS == METHODS

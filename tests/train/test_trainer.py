@@ -164,6 +164,28 @@ def test_cli_train_and_resume(tmp_path, capsys):
     net = load_refiner(exported).net
     for k, v in read_train_checkpoint(run / "last.pt")["weights"].items():
         assert torch.equal(net.state_dict()[k], v), k
+    # test-time iterations chosen after training go into the weights file; the weights are the same
+    assert load_refiner(exported).default_iterations == tiny_config(2).model.iterations != 3
+    assert main(["train", "--method", "repose", "--objects", "example", "--out", str(run), "--export",
+                 str(exported), "--iterations", "3"]) == 0
+    assert load_refiner(exported).default_iterations == 3
+    assert torch.equal(load_refiner(exported).net.state_dict()[k], v)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--iterations", "2"], "--iterations goes with --export"),
+    (["--export", "{out}", "--iterations", "0"], "must be a positive integer, got 0"),
+])
+def test_cli_export_iterations_errors(tmp_path, capsys, argv, fragment):
+    cfg = _write_tiny_config(tmp_path / "tiny.yaml")
+    run = tmp_path / "run"
+    assert main(["train", "--method", "repose", "--objects", "example", "--out", str(run), "--config", str(cfg),
+                 "--no-progress", "--threads", "1"]) == 0
+    out = tmp_path / "w.pt"
+    argv = [a.format(out=out) for a in argv]
+    assert main(["train", "--method", "repose", "--objects", "example", "--out", str(run), *argv]) != 0
+    assert fragment in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("content, fragment", [

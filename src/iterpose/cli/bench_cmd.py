@@ -27,9 +27,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "640x480 image holding N LM-O objects at random visible poses, for each N of --objects; "
                     "initial poses are the ground truth perturbed by 5 deg / 5, 5, 20 mm. Prints a table of "
                     "milliseconds per image and per component and writes them to --json.")
-    p.add_argument("--method", required=True, help="refiner: rgb-lm, repose, deepim or deepim+repose")
+    p.add_argument("--method", required=True, help="refiner: rgb-lm, repose, deepim, deepim+repose or deepim+rgb-lm")
     p.add_argument("--weights", type=Path, action="append", default=None, metavar="FILE",
-                   help="weights file of a learned method (twice for deepim+repose: one per stage)")
+                   help="weights file of a learned method (twice for deepim+repose: one per learned stage)")
     p.add_argument("--objects", required=True, metavar="N,N,...",
                    help="objects per image, a comma list of positive ints, e.g. 1,2,4,8")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")

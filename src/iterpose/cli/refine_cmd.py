@@ -11,21 +11,25 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "REFINE_METHODS"]
+
+REFINE_METHODS = ("rgb-lm", "repose", "deepim", "deepim+repose", "deepim+rgb-lm")
+"""``--method`` choices: :data:`iterpose.refiners.registry.METHODS`, spelled out so that building the parser does
+not import torch (a test keeps the two equal)."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "refine",
-        help="refine the poses of a BOP results CSV (rgb-lm, repose, deepim, deepim+repose)",
+        help="refine the poses of a BOP results CSV (rgb-lm, repose, deepim, deepim+repose, deepim+rgb-lm)",
         description="Refine every estimate of a BOP19 results CSV on a BOP dataset and write a results CSV with "
                     "the same rows (refined R and t, score, per-image time).",
     )
     p.add_argument("dataset", type=Path, help="BOP dataset root, e.g. data/lmo")
     p.add_argument("init_csv", type=Path, help="initial estimates, BOP19 results CSV")
     p.add_argument("--out", type=Path, required=True, help="output results CSV")
-    p.add_argument("--method", default="rgb-lm", choices=("rgb-lm", "repose", "deepim", "deepim+repose"),
-                   help="refiner (deepim+repose: DeepIM, then RePOSE from its result)")
+    p.add_argument("--method", default="rgb-lm", choices=REFINE_METHODS,
+                   help="refiner (deepim+repose, deepim+rgb-lm: DeepIM, then the second from its result)")
     p.add_argument("--weights", type=Path, action="append", default=None, metavar="FILE",
                    help="checkpoint of a learned refiner; for deepim+repose give --weights twice (one file per stage, "
                         "any order)")

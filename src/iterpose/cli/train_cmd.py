@@ -33,6 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "continue training on a fresh machine from committed weights")
     p.add_argument("--export", type=Path, default=None, metavar="FILE",
                    help="do not train: write the weights file of --out's last.pt (a running or stopped run) to FILE")
+    p.add_argument("--iterations", type=int, default=None, metavar="N",
+                   help="with --export: the default number of refinement iterations written into the weights file "
+                        "(choose it on validation images; default: the run's)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch and numba (default: theirs; 1 is fastest on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -64,9 +67,13 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     task_cls = task_class(args.method)
     if args.export is not None:
-        step = export_weights(task_cls, load_training_objects(args.objects, args.unit), args.out, args.export)
+        step = export_weights(task_cls, load_training_objects(args.objects, args.unit), args.out, args.export,
+                              iterations=args.iterations)
         print(f"weights of {args.out} at step {step} written to {args.export}")
         return 0
+    if args.iterations is not None:
+        raise InvalidInputError("--iterations goes with --export (test-time iterations of the weights file); "
+                                "to train with more unrolled iterations set loss.iterations in --config.")
     base = TrainConfig(method=args.method, model=task_cls.model_config_cls())
     last = args.out / "last.pt"
     if args.resume and last.is_file():  # the run's own config is the base; --config may only repeat it

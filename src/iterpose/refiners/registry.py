@@ -1,6 +1,6 @@
 """Refiners by name, for the CLI and :func:`make_refiner`: ``"rgb-lm"`` (training-free), ``"repose"`` and
-``"deepim"`` (learned: need weights), and the cascade ``"deepim+repose"`` (both weights files, in any order: each
-file's method says which stage it is)."""
+``"deepim"`` (learned: need weights), and the cascades ``"deepim+repose"`` (both weights files, in any order: each
+file's method says which stage it is) and ``"deepim+rgb-lm"`` (DeepIM's weights only)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from iterpose.refiners.base import Refiner
 
 __all__ = ["METHODS", "CASCADES", "make_refiner", "check_method_and_weights"]
 
-METHODS = ("rgb-lm", "repose", "deepim", "deepim+repose")
+METHODS = ("rgb-lm", "repose", "deepim", "deepim+repose", "deepim+rgb-lm")
 """Method names accepted by :func:`make_refiner` and ``iterpose refine --method``."""
 
-CASCADES = {"deepim+repose": ("deepim", "repose")}
+CASCADES = {"deepim+repose": ("deepim", "repose"), "deepim+rgb-lm": ("deepim", "rgb-lm")}
 """Cascade name -> its stages, in the order they run."""
 
 _LEARNED = ("repose", "deepim")

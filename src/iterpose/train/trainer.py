@@ -30,7 +30,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -342,9 +342,12 @@ def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainCo
                                 f"{str(exc).splitlines()[0][:300]}") from None
 
 
-def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path) -> int:
+def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path,
+                   iterations: int | None = None) -> int:
     """Write the weights file of a run's ``last.pt`` (e.g. of a run that is still going or was stopped) to
-    ``out_path``, atomically; returns the step it holds. The run's own config is used."""
+    ``out_path``, atomically; returns the step it holds. The run's own config is used, except that ``iterations``
+    (when given) becomes the refiner's default number of test-time iterations (a choice made on validation images
+    after training; the unrolled training iterations are unaffected)."""
     from iterpose.train.config import config_from_dict  # noqa: PLC0415
 
     last = Path(run_dir) / "last.pt"
@@ -354,6 +357,10 @@ def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str |
     if ckpt["method"] != task_cls.method:
         raise InvalidInputError(f"--export: {run_dir} is a {ckpt['method']!r} run, not {task_cls.method!r}.")
     config = config_from_dict(ckpt["config"], task_cls.model_config_cls)
+    if iterations is not None:
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise InvalidInputError(f"--export --iterations must be a positive integer, got {iterations!r}.")
+        config = replace(config, model=replace(config.model, iterations=iterations))
     task = task_cls(objects, config)
     model = task.build_model()
     model.load_state_dict(ckpt["weights"], strict=True)
