@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The measurements behind RESULTS_deepim.md / RESULTS_repose.md, with the shipped weights (run after stopping any
-# training; about 20 minutes on 2 cores). Needs ../shared/data (the scripts skip cleanly without it).
+# training; about 30 minutes on 2 cores). Needs ../shared/data (the scripts skip cleanly without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -10,11 +10,13 @@ D=weights/lmo-deepim.pt
 $PY benchmarks/bench_refine_lmo.py --method repose --weights $R --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim+repose --weights $D $R --threads 2
+$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2
 $PY benchmarks/table_lmo.py RGB-LM=benchmarks/results/rgb_lm_lmo.json RePOSE=benchmarks/results/repose_lmo.json \
-    DeepIM=benchmarks/results/deepim_lmo.json DeepIM+RePOSE=benchmarks/results/deepim+repose_lmo.json
-$PY benchmarks/bench_methods_speed.py --methods rgb-lm repose deepim deepim+repose \
+    DeepIM=benchmarks/results/deepim_lmo.json DeepIM+RePOSE=benchmarks/results/deepim+repose_lmo.json \
+    DeepIM+RGB-LM=benchmarks/results/deepim+rgb_lm_lmo.json
+$PY benchmarks/bench_methods_speed.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --threads 2 --rounds 3 --repeats 5 --out benchmarks/bench_objects.png
-$PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+repose \
+$PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --per-object 2 --threads 2
 # training curves of the run directories, where they exist
 for pair in lmo-deepim:lmo_deepim example-deepim:example_deepim lmo-repose-fine:lmo_repose_phase3; do

@@ -10,6 +10,11 @@ Per object, relative to the cascade's own input:
 - score: the score of the last stage whose result was kept;
 - trace: the stages' traces one after the other (``1 + sum of the stages' iterations`` poses).
 
+With a ``guard`` (an :class:`~iterpose.refiners.rgb_lm.RgbLM`), the cascade's result must also pass RGB-LM's accept
+test against the cascade's input, otherwise the input is kept (``KEPT_INITIAL_WORSE``, RGB-LM's score of the input):
+a learned first stage can move a good initial pose to a worse one that a later stage's own accept test, which
+compares with the first stage's result, would let through.
+
 The cascade runs each stage's default number of iterations; set them per stage (``refiner.stages[k]``).
 """
 
@@ -23,6 +28,7 @@ import torch
 
 from iterpose.errors import InvalidInputError
 from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineStatus, RefineTimings
+from iterpose.refiners.rgb_lm import RgbLM
 
 __all__ = ["CascadeRefiner"]
 
@@ -35,13 +41,18 @@ class CascadeRefiner(Refiner):
     Args:
         stages: two or more refiners; the cascade's objects are those every stage knows.
         name: the method name (e.g. ``"deepim+repose"``).
+        guard: optional :class:`~iterpose.refiners.rgb_lm.RgbLM` whose accept test the result must pass against
+            the cascade's input (see the module docstring).
     """
 
-    def __init__(self, stages: Sequence[Refiner], name: str = "cascade") -> None:
+    def __init__(self, stages: Sequence[Refiner], name: str = "cascade", guard: RgbLM | None = None) -> None:
         if len(stages) < 2:
             raise InvalidInputError(f"CascadeRefiner: needs at least two stages, got {len(stages)}.")
+        if guard is not None and not isinstance(guard, RgbLM):
+            raise InvalidInputError(f"CascadeRefiner: guard must be an RgbLM, got {type(guard).__name__}.")
         self.stages = list(stages)
         self.name = name
+        self.guard = guard
         common = [k for k in stages[0].objects if all(k in s.objects for s in stages[1:])]
         self.objects = MappingProxyType({k: stages[0].objects[k] for k in common})
 
@@ -71,5 +82,28 @@ class CascadeRefiner(Refiner):
             poses = out.poses.to(batch.init_poses)
             for key in totals:
                 totals[key] += getattr(out.timings, key)
+        if self.guard is not None:
+            t_guard = time.perf_counter()
+            poses, scores, status = self._guarded(batch, poses, scores, status)
+            totals["accept_s"] += time.perf_counter() - t_guard
         return RefineOutput(poses=poses, scores=scores, trace=torch.cat(traces), status=status,
                             timings=RefineTimings(total_s=time.perf_counter() - t0, **totals))
+
+    def _guarded(self, batch: RefineBatch, poses: torch.Tensor, scores: torch.Tensor, status: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(poses, scores, status)`` with the input kept where a moved object fails the guard's accept test."""
+        moved = ~torch.isin(status.cpu(), torch.tensor(_KEPT, dtype=status.dtype))
+        if not bool(moved.any()):
+            return poses, scores, status
+        idx = moved.nonzero().flatten()
+        sub = RefineBatch(images=batch.images, K=batch.K, object_ids=batch.object_ids[idx.to(batch.object_ids.device)],
+                          init_poses=batch.init_poses[idx.to(poses.device)],
+                          image_index=batch.image_index[idx.to(batch.image_index.device)])
+        test = self.guard.accept_test(sub, poses[idx.to(poses.device)])
+        failed = ~test.passed.cpu()
+        rejected = idx[failed]
+        poses, scores, status = poses.clone(), scores.clone(), status.clone()
+        poses[rejected.to(poses.device)] = batch.init_poses[rejected.to(poses.device)].to(poses)
+        status[rejected.to(status.device)] = int(RefineStatus.KEPT_INITIAL_WORSE)
+        scores[rejected.to(scores.device)] = test.reference_scores[failed.to(test.reference_scores.device)].to(scores)
+        return poses, scores, status

@@ -16,7 +16,9 @@ METHODS = ("rgb-lm", "repose", "deepim", "deepim+repose", "deepim+rgb-lm")
 """Method names accepted by :func:`make_refiner` and ``iterpose refine --method``."""
 
 CASCADES = {"deepim+repose": ("deepim", "repose"), "deepim+rgb-lm": ("deepim", "rgb-lm")}
-"""Cascade name -> its stages, in the order they run."""
+"""Cascade name -> its stages, in the order they run. A cascade that ends with ``rgb-lm`` is guarded by it: its
+result must pass RGB-LM's accept test against the cascade's input (:class:`~iterpose.refiners.cascade.
+CascadeRefiner`; on the LM-O dev images this kept DeepIM from making good initial poses worse)."""
 
 _LEARNED = ("repose", "deepim")
 
@@ -103,7 +105,9 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
                                     f"cannot be overridden for a cascade.")
         from iterpose.refiners.cascade import CascadeRefiner  # noqa: PLC0415
 
-        return CascadeRefiner([_single(s, objects, ckpts, None, device) for s in CASCADES[method]], name=method)
+        stages = [_single(s, objects, ckpts, None, device) for s in CASCADES[method]]
+        guard = stages[-1] if CASCADES[method][-1] == "rgb-lm" else None
+        return CascadeRefiner(stages, name=method, guard=guard)
     return _single(method, objects, ckpts, iterations, device)
 
 

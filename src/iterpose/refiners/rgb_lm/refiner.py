@@ -64,7 +64,7 @@ from iterpose.refiners.rgb_lm.region import (
     signed_distance,
 )
 
-__all__ = ["RgbLM"]
+__all__ = ["AcceptTest", "RgbLM"]
 
 #: A pixel is classified background when its foreground posterior is below this (``P_f < P_b``).
 _BACKGROUND_POSTERIOR_BELOW = 0.5
@@ -97,6 +97,20 @@ class _Terms:
     cost: torch.Tensor
     H: torch.Tensor | None
     g: torch.Tensor | None
+
+
+@dataclass(frozen=True, eq=False)
+class AcceptTest:
+    """:meth:`RgbLM.accept_test`'s outcome for M objects.
+
+    Attributes:
+        passed: ``[M]`` bool: the candidate explains the image better than the reference pose.
+        scores, reference_scores: ``[M]`` RGB-LM scores (0..1) of the candidate and of the reference pose.
+    """
+
+    passed: torch.Tensor
+    scores: torch.Tensor
+    reference_scores: torch.Tensor
 
 
 @dataclass(frozen=True, eq=False)
@@ -311,6 +325,25 @@ class RgbLM(Refiner):
                                 terms_s=clock.terms_s, solve_s=clock.solve_s, accept_s=t_end - t_accept)
         return RefineOutput(poses=poses, scores=scores, trace=torch.stack(state.trace), status=status,
                             timings=timings)
+
+    def accept_test(self, batch: RefineBatch, candidates: torch.Tensor) -> AcceptTest:
+        """RGB-LM's accept test (the one that ends :meth:`refine`) of any poses against ``batch.init_poses``: a
+        training-free check of another refiner's results (the ``deepim+rgb-lm`` cascade's guard).
+
+        Args:
+            batch: checked inputs (:class:`RefineBatch`); its ``init_poses`` are the reference poses.
+            candidates: ``[M, 4, 4]`` poses to test, one per object of ``batch``.
+        """
+        T0, crops, r0 = self._prepare(batch)
+        T = candidates.to(T0)
+        finite = torch.isfinite(T).all(dim=(1, 2))
+        T = torch.where(finite[:, None, None], T, T0)
+        r = self._render(crops, torch.arange(T0.shape[0], device=T0.device), T)
+        e_ref, score_ref = self._own_energy(crops, r0)
+        e, score = self._own_energy(crops, r)
+        edge_ref = self._edge_strength(crops, r0) if self.config.accept_edge_ratio > 0 else None
+        passed = self._passes(crops, r, e, e_ref, edge_ref) & finite
+        return AcceptTest(passed=passed, scores=score, reference_scores=score_ref)
 
     def _prepare(self, batch: RefineBatch) -> tuple[torch.Tensor, _Crops, CropRender]:
         """``(T0 [M, 4, 4], crops, render of T0)``: crops around the initial poses, occlusion by the other objects
