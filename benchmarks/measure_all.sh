@@ -19,7 +19,8 @@ $PY benchmarks/bench_methods_speed.py --methods rgb-lm repose deepim deepim+repo
 $PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --per-object 2 --threads 2
 # training curves of the run directories, where they exist
-for pair in lmo-deepim:lmo_deepim example-deepim:example_deepim lmo-repose-fine:lmo_repose_phase3; do
+for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 example-deepim:example_deepim \
+    lmo-repose-fine:lmo_repose_phase3; do
     run=${pair%%:*}
     if [ -f "$HOME/runs/$run/metrics.jsonl" ]; then
         $PY benchmarks/plot_training.py "$HOME/runs/$run" --out "benchmarks/training_${pair##*:}.png" --window 20

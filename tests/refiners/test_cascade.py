@@ -1,5 +1,5 @@
-"""The cascades (deepim+repose, deepim+rgb-lm): stages chained, statuses and traces relative to the cascade's input, weights by
-method in any order, and its errors."""
+"""The cascades (deepim+repose, deepim+rgb-lm): stages chained, statuses and traces relative to the cascade's
+input, weights by method in any order, and their errors."""
 
 from __future__ import annotations
 

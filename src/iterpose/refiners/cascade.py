@@ -96,7 +96,8 @@ class CascadeRefiner(Refiner):
         if not bool(moved.any()):
             return poses, scores, status
         idx = moved.nonzero().flatten()
-        sub = RefineBatch(images=batch.images, K=batch.K, object_ids=batch.object_ids[idx.to(batch.object_ids.device)],
+        sub = RefineBatch(images=batch.images, K=batch.K,
+                          object_ids=batch.object_ids[idx.to(batch.object_ids.device)],
                           init_poses=batch.init_poses[idx.to(poses.device)],
                           image_index=batch.image_index[idx.to(batch.image_index.device)])
         test = self.guard.accept_test(sub, poses[idx.to(poses.device)])

@@ -347,7 +347,7 @@ def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str |
     """Write the weights file of a run's ``last.pt`` (e.g. of a run that is still going or was stopped) to
     ``out_path``, atomically; returns the step it holds. The run's own config is used, except that ``iterations``
     (when given) becomes the refiner's default number of test-time iterations (a choice made on validation images
-    after training; the unrolled training iterations are unaffected)."""
+    after training; the run directory is not changed)."""
     from iterpose.train.config import config_from_dict  # noqa: PLC0415
 
     last = Path(run_dir) / "last.pt"
