@@ -95,16 +95,14 @@ class CascadeRefiner(Refiner):
         moved = ~torch.isin(status.cpu(), torch.tensor(_KEPT, dtype=status.dtype))
         if not bool(moved.any()):
             return poses, scores, status
-        idx = moved.nonzero().flatten()
-        sub = RefineBatch(images=batch.images, K=batch.K,
-                          object_ids=batch.object_ids[idx.to(batch.object_ids.device)],
-                          init_poses=batch.init_poses[idx.to(poses.device)],
-                          image_index=batch.image_index[idx.to(batch.image_index.device)])
-        test = self.guard.accept_test(sub, poses[idx.to(poses.device)])
+        idx = moved.nonzero().flatten()  # CPU indices: RefineBatch keeps object_ids and image_index on the CPU
+        sub = RefineBatch(images=batch.images, K=batch.K, object_ids=batch.object_ids[idx],
+                          init_poses=batch.init_poses[idx], image_index=batch.image_index[idx])
+        test = self.guard.accept_test(sub, poses[idx])
         failed = ~test.passed.cpu()
         rejected = idx[failed]
         poses, scores, status = poses.clone(), scores.clone(), status.clone()
-        poses[rejected.to(poses.device)] = batch.init_poses[rejected.to(poses.device)].to(poses)
-        status[rejected.to(status.device)] = int(RefineStatus.KEPT_INITIAL_WORSE)
-        scores[rejected.to(scores.device)] = test.reference_scores[failed.to(test.reference_scores.device)].to(scores)
+        poses[rejected] = batch.init_poses[rejected].to(poses)
+        status[rejected] = int(RefineStatus.KEPT_INITIAL_WORSE)
+        scores[rejected] = test.reference_scores.cpu()[failed].to(scores)
         return poses, scores, status

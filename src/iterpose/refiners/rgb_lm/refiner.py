@@ -338,12 +338,18 @@ class RgbLM(Refiner):
         T = candidates.to(T0)
         finite = torch.isfinite(T).all(dim=(1, 2))
         T = torch.where(finite[:, None, None], T, T0)
-        r = self._render(crops, torch.arange(T0.shape[0], device=T0.device), T)
-        e_ref, score_ref = self._own_energy(crops, r0)
+        test, _, _ = self._compare(crops, r0, self._render(crops, torch.arange(T0.shape[0], device=T0.device), T))
+        return AcceptTest(passed=test.passed & finite, scores=test.scores, reference_scores=test.reference_scores)
+
+    def _compare(self, crops: _Crops, r_ref: CropRender, r: CropRender
+                 ) -> tuple[AcceptTest, torch.Tensor, torch.Tensor | None]:
+        """The accept test of the poses rendered as ``r`` against those rendered as ``r_ref``, plus the reference
+        poses' accept energy ``[M]`` and edge strength ``[M]`` (None when the edge check is off)."""
+        e_ref, score_ref = self._own_energy(crops, r_ref)
         e, score = self._own_energy(crops, r)
-        edge_ref = self._edge_strength(crops, r0) if self.config.accept_edge_ratio > 0 else None
-        passed = self._passes(crops, r, e, e_ref, edge_ref) & finite
-        return AcceptTest(passed=passed, scores=score, reference_scores=score_ref)
+        edge_ref = self._edge_strength(crops, r_ref) if self.config.accept_edge_ratio > 0 else None
+        passed = self._passes(crops, r, e, e_ref, edge_ref)
+        return AcceptTest(passed=passed, scores=score, reference_scores=score_ref), e_ref, edge_ref
 
     def _prepare(self, batch: RefineBatch) -> tuple[torch.Tensor, _Crops, CropRender]:
         """``(T0 [M, 4, 4], crops, render of T0)``: crops around the initial poses, occlusion by the other objects
@@ -430,17 +436,14 @@ class RgbLM(Refiner):
         dt = (T_ref[:, :3, 3] - T0[:, :3, 3]).double().norm(dim=1)
         diverged = ~torch.isfinite(T_ref).all(dim=(1, 2)) | (rot_deg > cfg.max_rotation_deg) | (
             dt > cfg.max_translation_rel * crops.diameter.double())
-        e_init, score_init = self._own_energy(crops, r0)
-        e_ref, score_ref = self._own_energy(crops, state.render)
-        edge_init = self._edge_strength(crops, r0) if cfg.accept_edge_ratio > 0 else None
-        better = self._passes(crops, state.render, e_ref, e_init, edge_init)
-        worse = state.moved & ~better
+        test, e_init, edge_init = self._compare(crops, r0, state.render)
+        worse = state.moved & ~test.passed
         status = torch.full((T0.shape[0],), int(RefineStatus.OK), dtype=torch.int8, device=T0.device)
         status[worse] = int(RefineStatus.KEPT_INITIAL_WORSE)
         status[diverged] = int(RefineStatus.DIVERGED)
         keep_init = status != int(RefineStatus.OK)
         poses = torch.where(keep_init[:, None, None], T0, T_ref)
-        scores = torch.where(keep_init | ~state.moved, score_init, score_ref)
+        scores = torch.where(keep_init | ~state.moved, test.reference_scores, test.scores)
         return _Decision(poses=poses, scores=scores, status=status, worse=worse, diverged=diverged, e_init=e_init,
                          edge_init=edge_init)
 
