@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The measurements behind RESULTS_deepim.md / RESULTS_repose.md, with the shipped weights (run after stopping any
-# training; about 30 minutes on 2 cores). Needs ../shared/data (the scripts skip cleanly without it).
+# training; about 45 minutes on 2 cores). Needs ../shared/data (the scripts skip cleanly without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -18,6 +18,8 @@ $PY benchmarks/bench_methods_speed.py --methods rgb-lm repose deepim deepim+repo
     --weights repose=$R deepim=$D --threads 2 --rounds 3 --repeats 5 --out benchmarks/bench_objects.png
 $PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --per-object 2 --threads 2
+$PY benchmarks/bench_basin_real.py --methods rgb-lm repose deepim deepim+rgb-lm \
+    --weights repose=$R deepim=$D --threads 2
 # training curves of the run directories, where they exist
 for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 example-deepim:example_deepim \
     lmo-repose-fine:lmo_repose_phase3; do

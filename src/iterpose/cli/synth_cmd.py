@@ -100,7 +100,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="occluding shapes per image (default 0 1)")
     p.add_argument("--viewpoint", choices=("uniform", "upper_hemisphere"), default="uniform",
                    help="viewpoint distribution (default uniform)")
-    p.add_argument("--background", default=None, help="folder of background images (default: procedural)")
+    p.add_argument("--background", default=None,
+                   help="procedural, clutter, photo (clutter toned like an indoor photograph) or a folder of "
+                        "background images (default: procedural)")
     p.add_argument("--width", type=int, default=640, help="image width (default 640; K is LM-O's, scaled)")
     p.add_argument("--height", type=int, default=480, help="image height (default 480)")
     p.add_argument("--unit", choices=("mm", "cm", "m"), default="mm", help="unit of the mesh files (BOP: mm)")

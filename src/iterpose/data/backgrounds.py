@@ -1,5 +1,6 @@
 """Procedural backgrounds for synthetic images: one generator (colour field, random shapes, noise), a busier
-variant built on it (textured patches, lines, blocks), and random crops of a folder of the user's images."""
+variant built on it (textured patches, lines, blocks), that variant toned like an indoor photograph, and random
+crops of a folder of the user's images."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from iterpose.data.images import read_rgb_uint8
 from iterpose.errors import InvalidInputError, MissingFileError
 
-__all__ = ["fast_procedural_background", "clutter_background", "NOISE_TILE_PAD",
+__all__ = ["fast_procedural_background", "clutter_background", "photo_background", "NOISE_TILE_PAD",
            "noise_tile", "gaussian_noise", "list_background_images", "image_background", "IMAGE_SUFFIXES"]
 
 
@@ -159,6 +160,40 @@ def clutter_background(height: int, width: int, rng: np.random.Generator, noise_
         x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
         v = 0.05 if rng.random() < 0.5 else 0.95
         cv2.rectangle(img, (x, y), (x + side, y + side), (v, v, v), -1)
+    if noise_std > 0:
+        img = cv2.scaleAdd(gaussian_noise(height, width, rng, 1.0), float(noise_std), img)
+    return np.clip(img, 0.0, 1.0, out=img)
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def photo_background(height: int, width: int, rng: np.random.Generator, noise_std: float = 0.02) -> np.ndarray:
+    """:func:`clutter_background` toned like an indoor photograph: colours pulled towards grey (saturation x
+    0.1..0.6), darker mid-tones (gamma 1..1.8, then x 0.6..1), a fine multiplicative surface texture (1-3 px grain, 5-25 %), a soft
+    illumination ramp, a slight defocus blur (sigma 0.3..1.2 px) and sensor noise.
+
+    Why: the clutter background is about twice as saturated and 1.6x brighter than real table-top photographs
+    (median HSV saturation 0.55 vs 0.29 and mean grey 0.51 vs 0.32 on LM-O test images at 320 x 240), and flat
+    where photographs are textured everywhere; a refiner trained against it learns "saturated, flat = background".
+    The ranges are broad (they cover both) rather than fitted to one dataset.
+
+    Returns:
+        ``[height, width, 3]`` float32 RGB in 0..1.
+    """
+    img = clutter_background(height, width, rng, noise_std=0.0)
+    grey = (img @ _LUMA)[..., None]
+    img = grey + np.float32(rng.uniform(0.1, 0.6)) * (img - grey)
+    cell = int(rng.integers(1, 4))
+    coarse = rng.random(((height + cell - 1) // cell, (width + cell - 1) // cell)).astype(np.float32)
+    grain = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    img *= (1.0 + np.float32(rng.uniform(0.05, 0.25)) * (grain - 0.5))[..., None]
+    angle = float(rng.uniform(0.0, 2 * np.pi))
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    ramp = (x / max(width - 1, 1) - 0.5) * np.cos(angle) + (y / max(height - 1, 1) - 0.5) * np.sin(angle)
+    img = np.power(np.clip(img, 0.0, 1.0), np.float32(rng.uniform(1.0, 1.8)))  # darker mid-tones, whites kept
+    img *= (np.float32(rng.uniform(0.6, 1.0)) * (1.0 + np.float32(rng.uniform(0.0, 0.6)) * ramp))[..., None]
+    img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.2)))
     if noise_std > 0:
         img = cv2.scaleAdd(gaussian_noise(height, width, rng, 1.0), float(noise_std), img)
     return np.clip(img, 0.0, 1.0, out=img)

@@ -41,6 +41,7 @@ import torch
 from iterpose.data.backgrounds import (
     clutter_background,
     fast_procedural_background,
+    photo_background,
     gaussian_noise,
     image_background,
     list_background_images,
@@ -94,6 +95,8 @@ def _background(config: SynthConfig, rng: np.random.Generator) -> np.ndarray:
         return fast_procedural_background(config.height, config.width, rng)
     if str(config.background) == "clutter":
         return clutter_background(config.height, config.width, rng)
+    if str(config.background) == "photo":
+        return photo_background(config.height, config.width, rng)
     return image_background(_background_files(str(config.background)), config.height, config.width, rng)
 
 

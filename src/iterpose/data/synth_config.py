@@ -28,6 +28,9 @@ LMO_WIDTH, LMO_HEIGHT = 640, 480
 
 _Range = tuple[float, float]
 
+PROCEDURAL_BACKGROUNDS = ("procedural", "clutter", "photo")
+"""The generated kinds of ``SynthConfig.background`` (any other value is a folder of images)."""
+
 
 def _check_range(name: str, r, lo: float = -math.inf, hi: float = math.inf, integer: bool = False) -> None:
     ok = isinstance(r, (tuple, list)) and len(r) == 2
@@ -65,7 +68,8 @@ class SynthConfig:
         light_max_angle_deg: the light comes from within this angle of the camera's viewing direction.
         ambient, diffuse: (min, max) of the ambient and diffuse weights of the Lambert shading.
         background: "procedural" (colour field + shapes + noise), "clutter" (that plus textured patches, lines and
-            black-and-white blocks: closer to real scenes) or a folder of the user's images (random crops).
+            black-and-white blocks: closer to real scenes), "photo" (clutter toned like an indoor photograph:
+            muted, darker, grainy, slightly defocused) or a folder of the user's images (random crops).
         noise_std: (min, max) standard deviation of additive Gaussian sensor noise (0..1 units).
         blur_prob: probability of a Gaussian blur of the whole image.
         blur_sigma_px: (min, max) blur sigma, pixels.
@@ -145,9 +149,9 @@ class SynthConfig:
         if not (isinstance(self.crop_margin, (int, float)) and self.crop_margin > 0):
             raise InvalidInputError(f"SynthConfig.crop_margin: expected a number > 0, got {self.crop_margin!r}")
         if not isinstance(self.background, (str, Path)) or not str(self.background):
-            raise InvalidInputError(f"SynthConfig.background: expected 'procedural', 'clutter' or a folder path, got "
-                                    f"{self.background!r}")
-        if str(self.background) not in ("procedural", "clutter"):
+            raise InvalidInputError(f"SynthConfig.background: expected 'procedural', 'clutter', 'photo' or a folder "
+                                    f"path, got {self.background!r}")
+        if str(self.background) not in PROCEDURAL_BACKGROUNDS:
             list_background_images(self.background)  # MissingFileError when missing or empty
 
     @property

@@ -1,0 +1,91 @@
+"""Where pose estimates go wrong on LM-O: rotation, image-plane and depth errors against the ground truth, per
+object, for one or more results CSVs (initial or refined).
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/diagnose_pose_errors.py ../shared/data/lmo-init/perturbed_lmo-test.csv \
+        /tmp/x/deepim_lmoperturbed_lmo-test.csv [--json benchmarks/results/pose_errors_T.json]
+
+For every estimate with a ground-truth instance of its object in its image (the closest one when there are
+several): the rotation error (degrees; not symmetry-aware, so eggbox and glue read high), the camera-frame x/y
+error and the signed depth error z_est - z_gt (mm). ADD(-S)@0.1d needs, for a 100 mm object, a mean point error
+below 10 mm, so these say which part of the pose keeps a method from it. Reads ../shared/data/lmo (exits with a
+message when absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_refine_lmo import DATA  # noqa: E402
+
+from iterpose.data import BopDataset, read_results_csv  # noqa: E402
+from iterpose.data.bop import gt_T_co  # noqa: E402
+
+
+def pose_errors(ds: BopDataset, csv: Path) -> np.ndarray:
+    """``[M, 5]`` rows (obj_id, rotation error deg, xy error mm, signed depth error mm, ground-truth depth mm)."""
+    gt: dict[tuple[int, int, int], list[np.ndarray]] = {}
+    for s in ds.scene_ids:
+        for m, insts in ds.scene_gt(s).items():
+            for g in insts:
+                gt.setdefault((s, m, g.obj_id), []).append(gt_T_co(g))
+    table = read_results_csv(csv)
+    rows = []
+    for r in table.rows():
+        cands = gt.get((r.scene_id, r.im_id, r.obj_id))
+        if not cands:
+            continue
+        T = r.T_co()
+        G = min(cands, key=lambda G: float(np.linalg.norm(T[:3, 3] - G[:3, 3])))
+        cos = (np.trace(T[:3, :3] @ G[:3, :3].T) - 1) / 2
+        dt = 1000.0 * (T[:3, 3] - G[:3, 3])
+        rows.append((r.obj_id, np.degrees(np.arccos(np.clip(cos, -1, 1))), np.linalg.norm(dt[:2]), dt[2],
+                     1000.0 * G[2, 3]))
+    return np.array(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def summarise(err: np.ndarray) -> dict:
+    """Medians and means per object and over all rows."""
+    def one(e: np.ndarray) -> dict:
+        return {"n": int(len(e)), "rot_deg_median": float(np.median(e[:, 1])),
+                "xy_mm_median": float(np.median(e[:, 2])), "abs_z_mm_median": float(np.median(np.abs(e[:, 3]))),
+                "z_mm_mean": float(np.mean(e[:, 3])), "abs_z_rel_median": float(np.median(np.abs(e[:, 3]) / e[:, 4])),
+                "rot_below_10deg": float(np.mean(e[:, 1] < 10))}
+    out = {"all": one(err)}
+    for o in sorted(set(err[:, 0].astype(int).tolist())):
+        out[str(o)] = one(err[err[:, 0] == o])
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("csv", type=Path, nargs="+")
+    p.add_argument("--json", type=Path, default=None, help="write the summaries here")
+    args = p.parse_args()
+    lmo = DATA / "lmo"
+    if not (lmo / "test_targets_bop19.json").exists():
+        print(f"LM-O data not found at {lmo}; nothing to measure", file=sys.stderr)
+        return 0
+    ds = BopDataset(lmo)
+    out = {}
+    for csv in args.csv:
+        s = out[str(csv)] = summarise(pose_errors(ds, csv))
+        print(f"{csv}\n  obj    n  rot°(med)  xy mm(med)  |z| mm(med)  z mm(mean)  rot<10°")
+        for k, v in s.items():
+            print(f"  {k:>3} {v['n']:4d} {v['rot_deg_median']:10.1f} {v['xy_mm_median']:11.1f} "
+                  f"{v['abs_z_mm_median']:12.1f} {v['z_mm_mean']:+11.1f} {v['rot_below_10deg']:8.2f}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
