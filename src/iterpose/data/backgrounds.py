@@ -169,14 +169,15 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def photo_background(height: int, width: int, rng: np.random.Generator, noise_std: float = 0.02) -> np.ndarray:
-    """:func:`clutter_background` toned like an indoor photograph: colours pulled towards grey (saturation x
-    0.1..0.6), darker mid-tones (gamma 1..1.8, then x 0.6..1), a fine multiplicative surface texture (1-3 px grain, 5-25 %), a soft
-    illumination ramp, a slight defocus blur (sigma 0.3..1.2 px) and sensor noise.
+    """:func:`clutter_background` toned like an indoor photograph: colours pulled towards grey (saturation
+    x 0.1..0.6), darker mid-tones (gamma 1..1.8, then x 0.6..1), a fine multiplicative surface texture (1-3 px
+    grain, 5-25 %), a soft illumination ramp, a slight defocus blur (sigma 0.3..1.2 px) and sensor noise.
 
     Why: the clutter background is about twice as saturated and 1.6x brighter than real table-top photographs
     (median HSV saturation 0.55 vs 0.29 and mean grey 0.51 vs 0.32 on LM-O test images at 320 x 240), and flat
-    where photographs are textured everywhere; a refiner trained against it learns "saturated, flat = background".
-    The ranges are broad (they cover both) rather than fitted to one dataset.
+    where photographs are textured everywhere. The ranges are broad rather than fitted to one dataset. (A DeepIM
+    trained on clutter scores the same on these, so for it the background's tone is not the gap to real images:
+    ``benchmarks/RESULTS_deepim.md``.)
 
     Returns:
         ``[height, width, 3]`` float32 RGB in 0..1.

@@ -41,10 +41,10 @@ import torch
 from iterpose.data.backgrounds import (
     clutter_background,
     fast_procedural_background,
-    photo_background,
     gaussian_noise,
     image_background,
     list_background_images,
+    photo_background,
 )
 from iterpose.data.synth_config import LMO_K, SynthConfig, SynthScene, scene_rng
 from iterpose.data.synth_layout import layout
