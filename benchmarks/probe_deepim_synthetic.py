@@ -74,9 +74,8 @@ def main() -> int:
                 for i, oid in enumerate(b.object_ids):
                     obj = objects[oid]
                     err = adi_m if obj.is_symmetric else add_m
-                    rel = lambda P: float(err(P[i:i + 1], b.T_gt[i:i + 1], obj.vertices)[0]) / obj.diameter_m  # noqa: E731
-                    ok0.append(rel(b.T_init) < 0.1)
-                    ok1.append(rel(T) < 0.1)
+                    for poses, ok in ((b.T_init, ok0), (T, ok1)):
+                        ok.append(float(err(poses[i:i + 1], b.T_gt[i:i + 1], obj.vertices)[0]) < 0.1 * obj.diameter_m)
                     dz.append(1000.0 * float(T[i, 2, 3] - b.T_gt[i, 2, 3]))
             r = {"background": bg, "rot_std_deg": level, "n": len(ok0), "ad_before": float(np.mean(ok0)),
                  "ad_after": float(np.mean(ok1)), "z_err_mm_mean": float(np.mean(dz)),
