@@ -97,6 +97,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--tag", default="")
+    p.add_argument("--previous", type=Path, default=None,
+                   help="an earlier output (same levels, seed and --every): its methods that are not in --methods are "
+                        "copied, not re-run (e.g. the training-free RGB-LM after new weights of a learned method)")
     args = p.parse_args()
     apply_threads(args.threads)
     lmo = DATA / "lmo"
@@ -119,6 +122,13 @@ def main() -> int:
     out_json = ROOT / "benchmarks" / "results" / f"basin_real{suffix}.json"
     results = {"weights": weights, "every": args.every, "seed": args.seed, "torch_threads": torch.get_num_threads(),
                "cpus": os.cpu_count(), "levels": {}}
+    previous = {}
+    if args.previous is not None:
+        prev = json.loads(args.previous.read_text())
+        if prev["every"] != args.every or prev["seed"] != args.seed:
+            raise SystemExit(f"{args.previous}: made with other --every / --seed; cannot reuse it")
+        previous = prev["levels"]
+        results["copied_from"] = str(args.previous)
     for li, level in enumerate(args.levels):
         init = perturbed_table(gt, level, args.seed + li)
         before = _report(ds, init, im_ids)
@@ -134,6 +144,9 @@ def main() -> int:
             print(f"{name:>14} noise {level:>4} deg: ADD(-S)@0.1d {entry['before']['ad_0.1d']:.3f} -> "
                   f"{after['recall']['ad_0.1d']:.3f}, Proj@5px {entry['before']['proj_5px']:.3f} -> "
                   f"{after['recall']['proj_5px']:.3f}", flush=True)
+        old = previous.get(str(level), {}).get("methods", {})
+        for name in sorted(set(old) - set(entry["methods"])):
+            entry["methods"][name] = dict(old[name], copied_from=str(args.previous))
         results["levels"][str(level)] = entry
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps(results, indent=2) + "\n")
