@@ -21,7 +21,8 @@ $PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+re
 $PY benchmarks/bench_basin_real.py --methods rgb-lm repose deepim deepim+rgb-lm \
     --weights repose=$R deepim=$D --threads 2
 # training curves of the run directories, where they exist
-for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 example-deepim:example_deepim \
+for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 lmo-deepim-anneal:lmo_deepim_phase3 \
+    lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim \
     lmo-repose-fine:lmo_repose_phase3; do
     run=${pair%%:*}
     if [ -f "$HOME/runs/$run/metrics.jsonl" ]; then
