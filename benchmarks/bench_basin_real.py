@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_basin_synthetic import plot_basin  # noqa: E402
 from bench_refine_lmo import DATA, _report  # noqa: E402
 
 import iterpose  # noqa: E402
@@ -67,24 +68,10 @@ def perturbed_table(gt: ResultsTable, level_deg: float, seed: int) -> ResultsTab
 
 
 def _plot(results: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     levels = sorted(results["levels"].values(), key=lambda e: e["rot_std_deg"])
-    x = [e["rot_std_deg"] for e in levels]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(x, [e["before"]["ad_0.1d"] for e in levels], "k--", label="initial")
-    for name in levels[0]["methods"]:
-        ax.plot(x, [e["methods"][name]["ad_0.1d"] for e in levels], "o-", label=name)
-    ax.set_xlabel("initial rotation noise, std per Euler angle (deg)")
-    ax.set_ylabel("ADD(-S) < 0.1 d recall")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(f"convergence basin, real LM-O dev images ({levels[0]['n_targets']} targets)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    after = {name: [e["methods"][name]["ad_0.1d"] for e in levels] for name in levels[0]["methods"]}
+    plot_basin([e["rot_std_deg"] for e in levels], [e["before"]["ad_0.1d"] for e in levels], after,
+               f"convergence basin, real LM-O dev images ({levels[0]['n_targets']} targets)", path)
 
 
 def main() -> int:

@@ -98,27 +98,34 @@ def main() -> int:
     return 0
 
 
-def _plot(results: dict, path: Path) -> None:
+def plot_basin(levels_deg: list, before: list, after: dict, title: str, path: Path) -> None:
+    """ADD(-S)@0.1d recall against the initial rotation noise: ``before`` (one value per level) dashed, then one
+    curve per method of ``after`` (``{name: [recall per level]}``); written to ``path`` (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    levels = sorted(results["levels"].values(), key=lambda e: e["rot_std_deg"])
-    x = [e["rot_std_deg"] for e in levels]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(x, [e["methods"][next(iter(e["methods"]))]["recall_before"] for e in levels], "k--", label="initial")
-    for name in levels[0]["methods"]:
-        ax.plot(x, [e["methods"][name]["recall_after"] for e in levels], "o-", label=name)
+    ax.plot(levels_deg, before, "k--", label="initial")
+    for name, ys in after.items():
+        ax.plot(levels_deg, ys, "o-", label=name)
     ax.set_xlabel("initial rotation noise (std per Euler angle, deg)")
     ax.set_ylabel("ADD(-S) < 0.1 d")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title("convergence basin, synthetic LM-O scenes")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot(results: dict, path: Path) -> None:
+    levels = sorted(results["levels"].values(), key=lambda e: e["rot_std_deg"])
+    before = [e["methods"][next(iter(e["methods"]))]["recall_before"] for e in levels]
+    after = {name: [e["methods"][name]["recall_after"] for e in levels] for name in levels[0]["methods"]}
+    plot_basin([e["rot_std_deg"] for e in levels], before, after, "convergence basin, synthetic LM-O scenes", path)
 
 
 if __name__ == "__main__":
