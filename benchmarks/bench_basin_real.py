@@ -34,8 +34,8 @@ from bench_refine_lmo import DATA, _report  # noqa: E402
 import iterpose  # noqa: E402
 from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data import BopDataset, ResultsTable  # noqa: E402
-from iterpose.data.bop import gt_T_co  # noqa: E402
 from iterpose.data.perturb import PerturbConfig, perturb_poses  # noqa: E402
+from iterpose.data.units import T_co_to_Rt_mm  # noqa: E402
 from iterpose.refiners import make_refiner  # noqa: E402
 from iterpose.refiners.dataset_refine import refine_results  # noqa: E402
 from iterpose.refiners.registry import CASCADES  # noqa: E402
@@ -45,26 +45,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def ground_truth_table(ds: BopDataset, im_ids: set | None) -> ResultsTable:
     """Every ground-truth instance of the dataset's images (those of ``im_ids`` when given) as a results table."""
-    rows = []
-    for s in ds.scene_ids:
-        for m, insts in sorted(ds.scene_gt(s).items()):
-            if im_ids is not None and m not in im_ids:
-                continue
-            rows += [(s, m, g.obj_id, gt_T_co(g)) for g in insts]
-    T = np.stack([r[3] for r in rows])
+    rows = [(s, m, g) for s in ds.scene_ids for m, insts in sorted(ds.scene_gt(s).items())
+            if im_ids is None or m in im_ids for g in insts]
     n = len(rows)
-    return ResultsTable(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows]),
-                        np.ones(n), T[:, :3, :3], T[:, :3, 3] * 1000.0, -np.ones(n))
+    return ResultsTable(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
+                        np.array([r[2].obj_id for r in rows]), np.ones(n), np.stack([r[2].R for r in rows]),
+                        np.stack([r[2].t_mm for r in rows]), -np.ones(n))
 
 
 def perturbed_table(gt: ResultsTable, level_deg: float, seed: int) -> ResultsTable:
     """``gt`` with the DeepIM noise scaled to ``level_deg`` (rotation std per Euler angle)."""
     config = PerturbConfig(rot_std_deg=level_deg, trans_std_m=(0.01 * level_deg / 15, 0.01 * level_deg / 15,
                                                                0.05 * level_deg / 15))
-    T = np.zeros((len(gt.obj_id), 4, 4))
-    T[:, :3, :3], T[:, :3, 3], T[:, 3, 3] = gt.R, gt.t_mm / 1000.0, 1.0
-    T = perturb_poses(torch.from_numpy(T), config, torch.Generator().manual_seed(seed)).numpy()
-    return ResultsTable(gt.scene_id, gt.im_id, gt.obj_id, gt.score, T[:, :3, :3], T[:, :3, 3] * 1000.0, gt.time_s)
+    T = perturb_poses(torch.from_numpy(gt.T_co()), config, torch.Generator().manual_seed(seed)).numpy()
+    R, t_mm = T_co_to_Rt_mm(T)
+    return ResultsTable(gt.scene_id, gt.im_id, gt.obj_id, gt.score, R, t_mm, gt.time_s)
 
 
 def _plot(results: dict, path: Path) -> None:
