@@ -3,7 +3,7 @@
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_refine_lmo.py --method repose --weights weights/lmo-repose.pt \
-        [--init kpt perturbed] [--threads 1] [--every 1]
+        [--init kpt perturbed] [--threads 1] [--every 1] [--hypotheses 7 --hypothesis-angle 20]
 
 Reads ../shared/data/lmo and ../shared/data/lmo-init/{kpt,perturbed}_lmo-test.csv (exits with a message when
 absent), refines every estimate through `iterpose.refiners.dataset_refine.refine_results` (what `iterpose refine`
@@ -73,6 +73,8 @@ def main() -> int:
     p.add_argument("--every", type=int, default=1, help="keep every k-th image (quick looks)")
     p.add_argument("--iterations", type=int, default=None, help="iterations (default: the method's)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--hypotheses", type=int, default=1, help="rotated starts per object (make_refiner's)")
+    p.add_argument("--hypothesis-angle", dest="hypothesis_angle", type=float, default=20.0)
     p.add_argument("--tag", default="", help="suffix of the output JSON name")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/iterpose_bench_lmo"))
     args = p.parse_args()
@@ -86,8 +88,10 @@ def main() -> int:
     out_json = ROOT / "benchmarks" / "results" / f"{name}.json"
     ds = BopDataset(lmo)
     objects = iterpose.load_objects(lmo / "models")
-    refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations)
+    refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations,
+                           hypotheses=args.hypotheses, hypothesis_angle_deg=args.hypothesis_angle)
     results = {"method": args.method, "weights": None if args.weights is None else [str(w) for w in args.weights],
+               "hypotheses": args.hypotheses, "hypothesis_angle_deg": args.hypothesis_angle,
                "every": args.every, "iterations": refiner.default_iterations,
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                            "torch_threads": torch.get_num_threads(), "load_avg_at_start": os.getloadavg()[0]},

@@ -225,3 +225,20 @@ def test_refine_with_deepim_and_the_cascade(tiny, tmp_path, capsys):
                  "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "holds a 'deepim' model, but method 'repose'" in err and not bad_out.exists()
+
+
+def test_refine_with_hypotheses_and_bad_hypothesis_options(tiny, tmp_path, capsys):
+    root, init = tiny
+    out = tmp_path / "hyp.csv"
+    assert main(["refine", str(root), str(init), "--out", str(out), "--iterations", "2", "--hypotheses", "3",
+                 "--hypothesis-angle", "15", "--no-progress"]) == 0
+    a, b = read_results_csv(init), read_results_csv(out)
+    assert len(b) == len(a) and b.placeholder_mask().tolist() == [False, True, False]
+    for i in (0, 2):
+        assert np.allclose(b.R[i] @ b.R[i].T, np.eye(3), atol=1e-5) and 0.0 <= b.score[i] <= 1.0
+    capsys.readouterr()
+    for flags, message in ((["--hypotheses", "0"], "--hypotheses must be >= 1"),
+                           (["--hypotheses", "3", "--hypothesis-angle", "0"], "--hypothesis-angle must be in")):
+        bad = tmp_path / "bad.csv"
+        assert main(["refine", str(root), str(init), "--out", str(bad), "--no-progress", *flags]) == 2
+        assert message in capsys.readouterr().err and not bad.exists()

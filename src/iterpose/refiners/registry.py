@@ -82,7 +82,8 @@ def check_method_and_weights(method: str, weights: Weights) -> dict[str, tuple[d
 
 
 def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights = None,
-                 iterations: int | None = None, device: str = "cpu") -> Refiner:
+                 iterations: int | None = None, device: str = "cpu", hypotheses: int = 1,
+                 hypothesis_angle_deg: float = 20.0) -> Refiner:
     """Build a refiner.
 
     Args:
@@ -92,12 +93,27 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
             per learned stage, in any order.
         iterations: override of the method's default number of iterations (not for a cascade: set its stages').
         device: torch device of a learned method's network.
+        hypotheses: above 1, the method runs from this many rotated copies of each initial pose and the result
+            whose outline best matches the image is kept (:class:`~iterpose.refiners.hypotheses.
+            MultiHypothesisRefiner`, about ``hypotheses`` times the cost).
+        hypothesis_angle_deg: the rotation of each extra hypothesis (degrees).
 
     Raises:
         InvalidInputError: as :func:`check_method_and_weights`, weights for other objects, iterations for a
             cascade.
         MissingFileError, DataFormatError: unreadable weights.
     """
+    if isinstance(hypotheses, bool) or not isinstance(hypotheses, int) or hypotheses < 1:
+        raise InvalidInputError(f"make_refiner: hypotheses must be an int >= 1, got {hypotheses!r}.")
+    refiner = _make(method, objects, weights, iterations, device)
+    if hypotheses == 1:
+        return refiner
+    from iterpose.refiners.hypotheses import MultiHypothesisRefiner  # noqa: PLC0415
+
+    return MultiHypothesisRefiner(refiner, hypotheses, hypothesis_angle_deg)
+
+
+def _make(method: str, objects, weights: Weights, iterations: int | None, device: str) -> Refiner:
     ckpts = check_method_and_weights(method, weights)
     if method in CASCADES:
         if iterations is not None:
