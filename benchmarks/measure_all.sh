@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The measurements behind RESULTS_deepim.md / RESULTS_repose.md, with the shipped weights (run after stopping any
-# training; about 45 minutes on 2 cores). Needs ../shared/data (the scripts skip cleanly without it).
+# training; about 2 hours on 2 cores). Needs ../shared/data (the scripts skip cleanly without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -11,15 +11,22 @@ $PY benchmarks/bench_refine_lmo.py --method repose --weights $R --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim+repose --weights $D $R --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2
+# 7 rotated starts per object, ranked by the outline score (about 7x the time)
+$PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2 --hypotheses 7 --tag hyp7
+$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2 --hypotheses 7 --tag hyp7
+$PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $D --every 2 --threads 2
 $PY benchmarks/table_lmo.py RGB-LM=benchmarks/results/rgb_lm_lmo.json RePOSE=benchmarks/results/repose_lmo.json \
     DeepIM=benchmarks/results/deepim_lmo.json DeepIM+RePOSE=benchmarks/results/deepim+repose_lmo.json \
-    DeepIM+RGB-LM=benchmarks/results/deepim+rgb_lm_lmo.json
+    DeepIM+RGB-LM=benchmarks/results/deepim+rgb_lm_lmo.json "DeepIM x7=benchmarks/results/deepim_lmo_hyp7.json" \
+    "DeepIM+RGB-LM x7=benchmarks/results/deepim+rgb_lm_lmo_hyp7.json"
 $PY benchmarks/bench_methods_speed.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --threads 2 --rounds 3 --repeats 5 --out benchmarks/bench_objects.png
 $PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --per-object 2 --threads 2
 $PY benchmarks/bench_basin_real.py --methods rgb-lm repose deepim deepim+rgb-lm \
     --weights repose=$R deepim=$D --threads 2
+$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --weights deepim=$D --threads 2 \
+    --previous benchmarks/results/basin_real.json --tag hyp7
 # training curves of the run directories, where they exist
 for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 lmo-deepim-anneal:lmo_deepim_phase3 \
     lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim \

@@ -11,7 +11,7 @@ import torch
 from iterpose.errors import InvalidInputError
 from iterpose.geometry.rotations import axis_angle_to_matrix, rotation_angle
 from iterpose.refiners import RefineStatus, make_refiner
-from iterpose.refiners.base import RefineOutput, Refiner, RefineTimings
+from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineTimings
 from iterpose.refiners.contour_score import contour_alignment
 from iterpose.refiners.crops import crop_intrinsics, sample_crops, sphere_crop_boxes
 from iterpose.refiners.hypotheses import MultiHypothesisRefiner, hypothesis_rotations
@@ -127,6 +127,14 @@ def test_a_rotated_start_inside_the_basin_is_found_and_kept(example_model):
     assert int(out.status[0]) == int(RefineStatus.OK) and float(out.scores[0]) == pytest.approx(0.7)
     assert out.trace.shape == (3, 1, 4, 4) and torch.equal(out.trace[0, 0], T_init)
     assert torch.allclose(out.trace[-1, 0], T_gt, atol=1e-5)
+    # what it chose from: every start refined and scored; the chosen one is the best-scored of the converged ones
+    batch = RefineBatch(images=image[None], K=K[None], object_ids=torch.tensor([1]), init_poses=T_init[None],
+                        image_index=torch.zeros(1, dtype=torch.long))
+    cands = refiner.candidates(batch, 2)
+    assert cands.poses.shape == (1, 7, 4, 4) and cands.outline_scores.shape == (1, 7)
+    assert cands.status[0].tolist() == [int(RefineStatus.OK) if h == 3 else int(RefineStatus.KEPT_INITIAL_WORSE)
+                                        for h in range(7)]
+    assert torch.allclose(cands.poses[0, 3], T_gt, atol=1e-5)
 
 
 def test_each_hypothesis_has_its_own_copy_of_the_image_shared_with_the_other_objects(example_model):
@@ -165,3 +173,6 @@ def test_make_refiner_wraps_on_request_and_rejects_bad_counts(example_model):
         make_refiner("rgb-lm", objs, hypotheses=3, hypothesis_angle_deg=120.0)
     with pytest.raises(InvalidInputError, match="Refiner"):
         MultiHypothesisRefiner(object(), hypotheses=3)
+    for bad in ({"hypotheses": 1}, {"crop_size": 8}, {"crop_margin": 0.5}):
+        with pytest.raises(InvalidInputError, match=next(iter(bad))):
+            MultiHypothesisRefiner(RgbLM(objs), **bad)

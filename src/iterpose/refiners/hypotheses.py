@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import torch
@@ -32,7 +33,7 @@ from iterpose.refiners.contour_score import contour_alignment
 from iterpose.refiners.crops import crop_intrinsics, sample_crops, sphere_crop_boxes
 from iterpose.refiners.proxy_mesh import ProxyMesh, make_proxy_mesh, render_proxies
 
-__all__ = ["MultiHypothesisRefiner", "hypothesis_rotations"]
+__all__ = ["MultiHypothesisRefiner", "HypothesisCandidates", "hypothesis_rotations"]
 
 _PROXY_CELL_REL = 0.015
 """outline renders use the model simplified on a grid of this fraction of its diameter (as DeepIM's renders)."""
@@ -51,6 +52,31 @@ def hypothesis_rotations(count: int, angle_deg: float) -> torch.Tensor:
     axes = torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=1)
     rotations = axis_angle_to_matrix(axes * math.radians(angle_deg))
     return torch.cat([torch.eye(3, dtype=torch.float64)[None], rotations.reshape(n, 3, 3)])
+
+
+@dataclass(frozen=True, eq=False)
+class HypothesisCandidates:
+    """All refined hypotheses of M objects (H each, object-major: row ``m H + h``).
+
+    Attributes:
+        output: the wrapped refiner's :class:`RefineOutput` over the ``M H`` starts (hypothesis 0 of each object
+            is its initial pose). outline_scores: ``[M, H]`` :func:`contour_alignment` of the refined poses.
+        hypotheses: H.
+    """
+
+    output: RefineOutput
+    outline_scores: torch.Tensor
+    hypotheses: int
+
+    @property
+    def poses(self) -> torch.Tensor:
+        """``[M, H, 4, 4]`` refined poses."""
+        return self.output.poses.reshape(-1, self.hypotheses, 4, 4)
+
+    @property
+    def status(self) -> torch.Tensor:
+        """``[M, H]`` int8 :class:`RefineStatus` codes (CPU)."""
+        return self.output.status.cpu().reshape(-1, self.hypotheses)
 
 
 class MultiHypothesisRefiner(Refiner):
@@ -72,6 +98,10 @@ class MultiHypothesisRefiner(Refiner):
             raise InvalidInputError(f"MultiHypothesisRefiner: hypotheses must be an int >= 2, got {hypotheses!r}.")
         if isinstance(angle_deg, bool) or not isinstance(angle_deg, (int, float)) or not 0 < angle_deg <= 90:
             raise InvalidInputError(f"MultiHypothesisRefiner: angle_deg must be in (0, 90], got {angle_deg!r}.")
+        if isinstance(crop_size, bool) or not isinstance(crop_size, int) or crop_size < 16:
+            raise InvalidInputError(f"MultiHypothesisRefiner: crop_size must be an int >= 16, got {crop_size!r}.")
+        if isinstance(crop_margin, bool) or not isinstance(crop_margin, (int, float)) or not crop_margin >= 1:
+            raise InvalidInputError(f"MultiHypothesisRefiner: crop_margin must be a number >= 1, got {crop_margin!r}.")
         self.refiner = refiner
         self.hypotheses = hypotheses
         self.angle_deg = float(angle_deg)
@@ -92,8 +122,13 @@ class MultiHypothesisRefiner(Refiner):
             self._proxies[obj_id] = make_proxy_mesh(model, _PROXY_CELL_REL * model.diameter_m)
         return self._proxies[obj_id]
 
-    def _refine(self, batch: RefineBatch, iterations: int) -> RefineOutput:
-        t0 = time.perf_counter()
+    def candidates(self, batch: RefineBatch, iterations: int) -> HypothesisCandidates:
+        """Every hypothesis of every object refined and scored (what :meth:`refine` chooses from).
+
+        Args:
+            batch: checked inputs (:class:`RefineBatch`, valid initial poses only). iterations: the wrapped
+                refiner's.
+        """
         M, H = batch.init_poses.shape[0], self.hypotheses
         T0 = batch.init_poses
         starts = T0.repeat_interleave(H, 0).clone()  # [M H, 4, 4], object-major
@@ -104,22 +139,32 @@ class MultiHypothesisRefiner(Refiner):
         out = self.refiner.refine(batch.images.repeat_interleave(H, 0), batch.K.repeat_interleave(H, 0),
                                   batch.object_ids.repeat_interleave(H), starts,
                                   batch.image_index.repeat_interleave(H) * H + copy, iterations=iterations)
-        t_refined = time.perf_counter()
-        scores = self._outline_scores(batch, out.poses.to(torch.float32)).view(M, H)
-        status = out.status.view(M, H).cpu()
+        outline = self._outline_scores(batch, out.poses.to(torch.float32)).view(M, H)
+        return HypothesisCandidates(output=out, outline_scores=outline, hypotheses=H)
+
+    def _refine(self, batch: RefineBatch, iterations: int) -> RefineOutput:
+        t0 = time.perf_counter()
+        cands = self.candidates(batch, iterations)
+        t_scored = time.perf_counter()
+        out, H = cands.output, self.hypotheses
+        M = batch.init_poses.shape[0]
+        status = cands.status
         candidate = status == int(RefineStatus.OK)
         candidate[:, 0] = True
-        best = torch.where(candidate, scores, torch.full_like(scores, -1.0)).argmax(1)  # [M]
+        best = torch.where(candidate, cands.outline_scores, torch.full_like(cands.outline_scores, -1.0)).argmax(1)
         pick = torch.arange(M) * H + best
         chosen_status = torch.where(best == 0, status[torch.arange(M), 0],
                                     torch.full_like(best, int(RefineStatus.OK))).to(torch.int8)
         t_end = time.perf_counter()
         inner = out.timings
-        return RefineOutput(poses=out.poses[pick.to(out.poses.device)].to(T0), scores=out.scores[pick.to(
-            out.scores.device)], trace=out.trace[:, pick.to(out.trace.device)], status=chosen_status,
-            timings=RefineTimings(total_s=t_end - t0, prepare_s=inner.prepare_s, features_s=inner.features_s,
-                                  render_s=inner.render_s, terms_s=inner.terms_s, solve_s=inner.solve_s,
-                                  accept_s=inner.accept_s + (t_end - t_refined)))
+        return RefineOutput(poses=out.poses[pick.to(out.poses.device)].to(batch.init_poses),
+                            scores=out.scores[pick.to(out.scores.device)], trace=out.trace[:, pick.to(
+                                out.trace.device)], status=chosen_status,
+                            timings=RefineTimings(total_s=t_end - t0, prepare_s=inner.prepare_s,
+                                                  features_s=inner.features_s, render_s=inner.render_s,
+                                                  terms_s=inner.terms_s, solve_s=inner.solve_s,
+                                                  accept_s=inner.accept_s + (t_scored - t0 - inner.total_s)
+                                                  + (t_end - t_scored)))
 
     def _outline_scores(self, batch: RefineBatch, poses: torch.Tensor) -> torch.Tensor:
         """``[M H]`` :func:`contour_alignment` of the refined candidates in crops around the initial poses."""
