@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_basin_synthetic import plot_basin  # noqa: E402
-from bench_refine_lmo import DATA, _report  # noqa: E402
+from bench_refine_lmo import _report, lmo_root  # noqa: E402
 
 import iterpose  # noqa: E402
 from iterpose.cli._common import apply_threads  # noqa: E402
@@ -87,9 +87,8 @@ def main() -> int:
                         "copied, not re-run (e.g. the training-free RGB-LM after new weights of a learned method)")
     args = p.parse_args()
     apply_threads(args.threads)
-    lmo = DATA / "lmo"
-    if not (lmo / "test_targets_bop19.json").exists():
-        print(f"LM-O data not found at {lmo}; nothing to measure", file=sys.stderr)
+    lmo = lmo_root()
+    if lmo is None:
         return 0
     weights = dict(w.split("=", 1) for w in args.weights)
     ds = BopDataset(lmo)

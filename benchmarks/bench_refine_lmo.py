@@ -39,6 +39,16 @@ DATA = Path(os.environ.get("ITERPOSE_SHARED_DATA", ROOT.parent / "shared" / "dat
 KEYS = ("ad_0.1d", "add_0.1d", "adi_0.1d", "proj_5px", "rete_5deg_50mm", "ar_mssd", "ar_mspd")
 
 
+def lmo_root() -> Path | None:
+    """``../shared/data/lmo`` when it holds the LM-O test targets, else None after saying so on stderr (the
+    benchmarks on real images skip cleanly without the data)."""
+    lmo = DATA / "lmo"
+    if not (lmo / "test_targets_bop19.json").exists():
+        print(f"LM-O data not found at {lmo}; nothing to measure", file=sys.stderr)
+        return None
+    return lmo
+
+
 def _subset(table: ResultsTable, keep: np.ndarray) -> ResultsTable:
     return ResultsTable(*(np.asarray(x)[keep] for x in (table.scene_id, table.im_id, table.obj_id, table.score,
                                                           table.R, table.t_mm, table.time_s)))

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import DATA  # noqa: E402
+from bench_refine_lmo import DATA, lmo_root  # noqa: E402
 
 import iterpose  # noqa: E402
 from iterpose.cli._common import apply_threads  # noqa: E402
@@ -105,9 +105,8 @@ def main() -> int:
     p.add_argument("--tag", default="")
     args = p.parse_args()
     apply_threads(args.threads)
-    lmo = DATA / "lmo"
-    if not (lmo / "test_targets_bop19.json").exists():
-        print(f"LM-O data not found at {lmo}; nothing to measure", file=sys.stderr)
+    lmo = lmo_root()
+    if lmo is None:
         return 0
     ds = BopDataset(lmo)
     objects = iterpose.load_objects(lmo / "models")
