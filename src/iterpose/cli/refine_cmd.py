@@ -36,8 +36,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=None, help="iterations (default: the method's)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")
     p.add_argument("--hypotheses", type=int, default=1, metavar="H",
-                   help="refine H rotated copies of each initial pose and keep the one whose outline best matches "
-                        "the image (about H times slower; helps when initial rotations are 15°+ off; default 1)")
+                   help="refine each initial pose and H-1 rotated copies of it, keep the result whose outline best "
+                        "matches the image (about H times slower; for initial rotations more than ~10° off, it "
+                        "makes better ones worse; default 1)")
     p.add_argument("--hypothesis-angle", dest="hypothesis_angle", type=float, default=20.0, metavar="DEG",
                    help="rotation of each extra hypothesis, degrees (default 20)")
     p.add_argument("--split", default="test", help="dataset split (default: test)")
