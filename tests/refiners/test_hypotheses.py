@@ -40,13 +40,14 @@ def test_hypothesis_rotations_start_with_the_identity_and_turn_by_the_angle_abou
 
 
 def _crop_and_masks(model, image, K, T_ref, poses, size=96):
-    """The observed crop around ``T_ref`` and the silhouettes of ``poses [P, 4, 4]`` in it."""
+    """The observed crop ``[1, 3, S, S]`` around ``T_ref`` and the silhouettes ``[1, P, S, S]`` of ``poses [P, 4, 4]``
+    in it."""
     box = sphere_crop_boxes(K[None], T_ref[None], torch.tensor([model.diameter_m / 2]), 1.8)
     observed, _ = sample_crops(image[None], torch.zeros(1, dtype=torch.long), box, size)
     proxy = make_proxy_mesh(model, 0.015 * model.diameter_m)
     K_crop = crop_intrinsics(K[None], box, size)
     masks = render_proxies([proxy] * len(poses), poses, K_crop.repeat(len(poses), 1, 1), size).mask
-    return observed.repeat(len(poses), 1, 1, 1), masks
+    return observed, masks[None]
 
 
 def _rotated(T, axis, deg):
@@ -66,7 +67,7 @@ def test_contour_alignment_ranks_the_true_pose_above_wrong_ones(example_model):
         shifted[0, 3] += 0.012  # about 10 px: the score ranks coarse alternatives, it is no pixel-accurate fit
         wrong = [_rotated(T_gt, (1.0, 0.0, 0.0), 15.0), _rotated(T_gt, (0.0, 0.0, 1.0), 15.0), shifted]
         observed, masks = _crop_and_masks(example_model, image, K, T_gt, torch.stack([T_gt] + wrong))
-        s = contour_alignment(observed, masks)
+        s = contour_alignment(observed, masks)[0]
         assert s.shape == (4,) and bool(((s >= 0) & (s <= 1)).all())
         assert float(s[0]) > 0.9  # the true outline lies on the object's edges in the image
         assert bool((s[0] > s[1:]).all()), s
@@ -76,17 +77,22 @@ def test_contour_alignment_ranks_the_true_pose_above_wrong_ones(example_model):
 
 def test_contour_alignment_is_zero_without_an_outline_and_checks_shapes():
     observed = torch.rand(2, 3, 32, 32)
-    masks = torch.zeros(2, 32, 32, dtype=torch.bool)
-    assert torch.equal(contour_alignment(observed, masks), torch.zeros(2))
+    masks = torch.zeros(2, 3, 32, 32, dtype=torch.bool)
+    assert torch.equal(contour_alignment(observed, masks), torch.zeros(2, 3))
     flat = torch.full((1, 3, 32, 32), 0.5)
-    square = torch.zeros(1, 32, 32, dtype=torch.bool)
-    square[:, 8:24, 8:24] = True
+    square = torch.zeros(1, 1, 32, 32, dtype=torch.bool)
+    square[..., 8:24, 8:24] = True
     assert float(contour_alignment(flat, square)) == 0.0  # no image edges at all
     edges = flat.clone()
     edges[:, :, 8:24, 8:24] = 0.9
     assert float(contour_alignment(edges, square)) > 0.9  # the outline is exactly the image's edge
+    # each crop is compared with its own silhouettes only: crop 0 has the square's edges, crop 1 none
+    both = contour_alignment(torch.cat([edges, flat]), torch.cat([square, square]))
+    assert both.shape == (2, 1) and float(both[0, 0]) > 0.9 and float(both[1, 0]) == 0.0
     with pytest.raises(ValueError, match="must be"):
         contour_alignment(observed, masks[:1])
+    with pytest.raises(ValueError, match="must be"):
+        contour_alignment(observed, masks[:, 0])
 
 
 class _Basin(Refiner):
