@@ -5,7 +5,7 @@ Usage::
 
     PYTHONPATH=src python benchmarks/bench_basin_real.py --methods rgb-lm repose deepim deepim+rgb-lm \
         --weights repose=weights/lmo-repose.pt deepim=weights/lmo-deepim.pt [--levels 2.5 5 10 15 20 30] \
-        [--threads 2] [--every 1] [--tag T] [--hypotheses H] [--previous JSON]
+        [--threads 2] [--every 1] [--tag T] [--hypotheses H [--scorer FILE]] [--previous JSON]
 
 The noise is the synthetic basin's (``bench_basin_synthetic.py``): Euler-angle std s and camera-frame translation
 std (1, 1, 5) cm x s / 15, redrawn above 45°; s = 15 is the protocol of ``perturbed_lmo-test.csv`` (other draws).
@@ -82,6 +82,9 @@ def main() -> int:
     p.add_argument("--hypotheses", type=int, default=1,
                    help="rotated starts per object for every method (make_refiner's); the methods are then named "
                         "'<method> x<H>' in the results")
+    p.add_argument("--scorer", type=Path, default=None,
+                   help="with --hypotheses: pose-scorer weights ranking them; the methods are then '<method> x<H> "
+                        "scored'")
     p.add_argument("--previous", type=Path, default=None,
                    help="an earlier output (same levels, seed and --every): its methods that are not in --methods are "
                         "copied, not re-run (e.g. the training-free RGB-LM after new weights of a learned method)")
@@ -97,8 +100,9 @@ def main() -> int:
     for name in args.methods:
         stages = CASCADES.get(name, (name,))
         files = [Path(weights[s]) for s in stages if s in weights]
-        key = name if args.hypotheses == 1 else f"{name} x{args.hypotheses}"
-        refiners[key] = make_refiner(name, objects, weights=files or None, hypotheses=args.hypotheses)
+        key = name if args.hypotheses == 1 else f"{name} x{args.hypotheses}" + (" scored" if args.scorer else "")
+        refiners[key] = make_refiner(name, objects, weights=files or None, hypotheses=args.hypotheses,
+                                     scorer=args.scorer)
     im_ids = None
     if args.every > 1:
         im_ids = set(ds.image_ids(ds.scene_ids[0])[::args.every])

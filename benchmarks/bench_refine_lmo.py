@@ -4,6 +4,7 @@ Usage::
 
     PYTHONPATH=src python benchmarks/bench_refine_lmo.py --method repose --weights weights/lmo-repose.pt \
         [--init kpt perturbed] [--threads 1] [--every 1] [--hypotheses 7 --hypothesis-angle 20]
+        [--scorer weights/lmo-scorer.pt]
 
 Reads ../shared/data/lmo and ../shared/data/lmo-init/{kpt,perturbed}_lmo-test.csv (exits with a message when
 absent), refines every estimate through `iterpose.refiners.dataset_refine.refine_results` (what `iterpose refine`
@@ -85,6 +86,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--hypotheses", type=int, default=1, help="rotated starts per object (make_refiner's)")
     p.add_argument("--hypothesis-angle", dest="hypothesis_angle", type=float, default=20.0)
+    p.add_argument("--scorer", type=Path, default=None, help="pose-scorer weights ranking the hypotheses")
     p.add_argument("--tag", default="", help="suffix of the output JSON name")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/iterpose_bench_lmo"))
     args = p.parse_args()
@@ -99,9 +101,10 @@ def main() -> int:
     ds = BopDataset(lmo)
     objects = iterpose.load_objects(lmo / "models")
     refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations,
-                           hypotheses=args.hypotheses, hypothesis_angle_deg=args.hypothesis_angle)
+                           hypotheses=args.hypotheses, hypothesis_angle_deg=args.hypothesis_angle, scorer=args.scorer)
     results = {"method": args.method, "weights": None if args.weights is None else [str(w) for w in args.weights],
                "hypotheses": args.hypotheses, "hypothesis_angle_deg": args.hypothesis_angle,
+               "scorer": None if args.scorer is None else str(args.scorer),
                "every": args.every, "iterations": refiner.default_iterations,
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                            "torch_threads": torch.get_num_threads(), "load_avg_at_start": os.getloadavg()[0]},

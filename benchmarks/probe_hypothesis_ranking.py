@@ -3,14 +3,15 @@
 Usage::
 
     PYTHONPATH=src python benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm \
-        --weights weights/lmo-deepim.pt [--hypotheses 7] [--angle 20] [--every 4] [--init kpt perturbed]
+        --weights weights/lmo-deepim.pt [--hypotheses 7] [--angle 20] [--every 4] [--init kpt perturbed] \
+        [--scorer weights/lmo-scorer.pt]
 
 For every estimate of the chosen images that matches a ground-truth instance (the same object in the image; the
 closest one), :meth:`MultiHypothesisRefiner.candidates` refines the initial pose and its rotated copies; per
 target the ADD(-S) error (ADD-S for symmetric objects, model vertices, in diameters) of each candidate says
 whether it is within 0.1 d. Reported: the initial pose's own refinement (H = 1), the candidate the refiner keeps
-(outline ranking), the wrapped refiner's own score as the ranking instead, and the oracle (any candidate within
-0.1 d): the gap between the kept and the oracle is what a better ranking could add. Not the BOP evaluator (targets
+(outline ranking), the wrapped refiner's own score as the ranking instead, with ``--scorer`` the learned scorer's
+ranking, and the oracle (any candidate within 0.1 d): the gap between the kept and the oracle is what a better ranking could add. Not the BOP evaluator (targets
 here are estimates matched to ground truth, not BOP19's matching), so compare the rows with each other. Reads
 ../shared/data/lmo (exits with a message when absent); writes ``benchmarks/results/hypothesis_ranking[_<tag>].json``.
 """
@@ -71,9 +72,12 @@ def candidate_errors(ds: BopDataset, csv: Path, refiner, objects: dict, every: i
             metric = adi if objects[k].is_symmetric else add
             d = 1000.0 * objects[k].diameter_m
             errs = [metric(p[:3, :3], 1000.0 * p[:3, 3:], G[:3, :3], 1000.0 * G[:3, 3:], pts[k]) / d for p in P[j]]
-            out.append({"scene_id": s, "im_id": m, "obj_id": k, "errors_rel": errs,
-                        "outline": cands.outline_scores[j].tolist(), "own_score": own[j].tolist(),
-                        "status": cands.status[j].tolist()})
+            row = {"scene_id": s, "im_id": m, "obj_id": k, "errors_rel": errs,
+                   "outline": cands.outline_scores[j].tolist(), "own_score": own[j].tolist(),
+                   "status": cands.status[j].tolist()}
+            if cands.predicted_errors is not None:
+                row["scorer"] = (-cands.predicted_errors[j]).tolist()
+            out.append(row)
     return out
 
 
@@ -88,9 +92,11 @@ def summarise(rows: list[dict]) -> dict:
         s = np.where(allowed, np.array([r[key] for r in rows]), -1.0)
         return float(ok[np.arange(len(ok)), s.argmax(1)].mean())
 
-    return {"n": len(rows), "one_start": float(ok[:, 0].mean()), "outline_ranked": ranked("outline"),
-            "own_score_ranked": ranked("own_score"), "oracle": float((ok & allowed).any(1).mean()),
-            "oracle_any": float(ok.any(1).mean())}
+    out = {"n": len(rows), "one_start": float(ok[:, 0].mean()), "outline_ranked": ranked("outline"),
+           "own_score_ranked": ranked("own_score")}
+    if rows and "scorer" in rows[0]:
+        out["scorer_ranked"] = ranked("scorer")
+    return {**out, "oracle": float((ok & allowed).any(1).mean()), "oracle_any": float(ok.any(1).mean())}
 
 
 def main() -> int:
@@ -101,6 +107,7 @@ def main() -> int:
     p.add_argument("--angle", type=float, default=20.0)
     p.add_argument("--init", nargs="+", default=["kpt", "perturbed"])
     p.add_argument("--every", type=int, default=4, help="keep every k-th image")
+    p.add_argument("--scorer", type=Path, default=None, help="pose-scorer weights: adds its ranking")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--tag", default="")
     args = p.parse_args()
@@ -111,8 +118,9 @@ def main() -> int:
     ds = BopDataset(lmo)
     objects = iterpose.load_objects(lmo / "models")
     refiner = make_refiner(args.method, objects, weights=args.weights or None, hypotheses=args.hypotheses,
-                           hypothesis_angle_deg=args.angle)
-    results = {"method": args.method, "hypotheses": args.hypotheses, "angle_deg": args.angle, "every": args.every,
+                           hypothesis_angle_deg=args.angle, scorer=args.scorer)
+    results = {"method": args.method, "scorer": None if args.scorer is None else str(args.scorer),
+               "hypotheses": args.hypotheses, "angle_deg": args.angle, "every": args.every,
                "inits": {}}
     out_json = ROOT / "benchmarks" / "results" / f"hypothesis_ranking{'_' + args.tag if args.tag else ''}.json"
     for name in args.init:

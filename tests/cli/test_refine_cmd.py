@@ -242,3 +242,74 @@ def test_refine_with_hypotheses_and_bad_hypothesis_options(tiny, tmp_path, capsy
         bad = tmp_path / "bad.csv"
         assert main(["refine", str(root), str(init), "--out", str(bad), "--no-progress", *flags]) == 2
         assert message in capsys.readouterr().err and not bad.exists()
+
+
+def _scorer_file(models, path):
+    """An untrained pose scorer's weights file for ``models`` (tiny network)."""
+    from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
+    from iterpose.refiners.scorer import PoseScorer, ScorerConfig, build_scorer_model
+
+    cfg = ScorerConfig(crop_size=32, trunk="scratch", trunk_blocks=4, head_width=16, render_cell_rel=0.06)
+    save_checkpoint_atomic(PoseScorer(build_scorer_model(models, cfg)).checkpoint(object_registry(models)), path)
+    return path
+
+
+def test_refine_with_a_scorer_chooses_among_hypotheses(tiny, tmp_path, capsys, monkeypatch):
+    from iterpose.mesh import load_objects
+    from iterpose.refiners.scorer import PoseScorer
+
+    root, init = tiny
+    scorer = _scorer_file(load_objects(root / "models"), tmp_path / "scorer.pt")
+    out = tmp_path / "scored.csv"
+    calls = []
+    real = PoseScorer.predict_error
+
+    def spy(self, images, K, obj_ids, *args):
+        calls.append(len(obj_ids))
+        return real(self, images, K, obj_ids, *args)
+
+    monkeypatch.setattr(PoseScorer, "predict_error", spy)
+    assert main(["refine", str(root), str(init), "--out", str(out), "--iterations", "1", "--hypotheses", "2",
+                 "--scorer", str(scorer), "--no-progress"]) == 0, capsys.readouterr().err
+    assert calls == [2, 2]  # one call per image, 2 hypotheses of its one object (the placeholder is not refined)
+    a, b = read_results_csv(init), read_results_csv(out)
+    assert len(b) == len(a) and b.placeholder_mask().tolist() == [False, True, False]
+    assert np.array_equal(a.im_id, b.im_id) and np.array_equal(a.obj_id, b.obj_id)
+    assert np.array_equal(b.t_mm[1], a.t_mm[1])
+    for i in (0, 2):
+        assert np.allclose(b.R[i] @ b.R[i].T, np.eye(3), atol=1e-5) and 0.0 <= b.score[i] <= 1.0
+
+
+def test_scorer_errors_are_clear_and_leave_no_output(tiny, tmp_path, capsys):
+    from iterpose.mesh import load_objects
+    from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
+    from iterpose.refiners.deepim import DeepimConfig, DeepimRefiner, build_deepim_model
+
+    root, init = tiny
+    models = load_objects(root / "models")
+    scorer = _scorer_file(models, tmp_path / "scorer.pt")
+    deepim = tmp_path / "deepim.pt"
+    dcfg = DeepimConfig(trunk="scratch", crop_size=32, trunk_blocks=4, head_width=16, iterations=1)
+    save_checkpoint_atomic(DeepimRefiner(build_deepim_model(models, dcfg)).checkpoint(object_registry(models)), deepim)
+    other = {1: type(models[1])(**{**models[1].__dict__, "vertices": models[1].vertices * 1.01})}
+    other_scorer = _scorer_file(other, tmp_path / "other.pt")
+    out = tmp_path / "out.csv"
+    capsys.readouterr()
+    cases = [
+        # without --hypotheses (fails before reading the dataset: a missing dataset is not what is reported)
+        (["--scorer", str(scorer)], "--scorer chooses among hypotheses: add --hypotheses", "missing"),
+        (["--scorer", str(scorer), "--hypotheses", "1"], "add --hypotheses", None),
+        # another method's weights given as the scorer, before the dataset is read too
+        (["--scorer", str(deepim), "--hypotheses", "3"], "holds a 'deepim' refiner, not a pose scorer", "missing"),
+        (["--scorer", str(tmp_path / "absent.pt"), "--hypotheses", "3"], "does not exist", None),
+        # a scorer trained for other meshes
+        (["--scorer", str(other_scorer), "--hypotheses", "3"], "differ", None),
+        # a scorer's file given as a refiner's weights
+        (["--method", "deepim", "--weights", str(scorer)], "'scorer'", None),
+    ]
+    for flags, message, dataset in cases:
+        data = tmp_path / "no-such-dataset" if dataset == "missing" else root
+        assert main(["refine", str(data), str(init), "--out", str(out), "--no-progress", *flags]) == 2, flags
+        err = capsys.readouterr().err
+        assert message in err, (flags, err)
+        assert not out.exists(), flags

@@ -37,10 +37,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")
     p.add_argument("--hypotheses", type=int, default=1, metavar="H",
                    help="refine each initial pose and H-1 rotated copies of it, keep the result whose outline best "
-                        "matches the image (about H times slower; for initial rotations more than ~10° off, it "
-                        "makes better ones worse; default 1)")
+                        "matches the image, or with --scorer the one predicted closest to the truth (about H times "
+                        "slower; default 1)")
     p.add_argument("--hypothesis-angle", dest="hypothesis_angle", type=float, default=20.0, metavar="DEG",
                    help="rotation of each extra hypothesis, degrees (default 20)")
+    p.add_argument("--scorer", type=Path, default=None, metavar="FILE",
+                   help="with --hypotheses: a pose-scorer weights file (iterpose train --method scorer, e.g. "
+                        "weights/lmo-scorer.pt) that chooses among the hypotheses")
     p.add_argument("--split", default="test", help="dataset split (default: test)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch and numba (default: theirs); 1 is fastest on a busy machine")
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from iterpose.mesh import load_objects  # noqa: PLC0415
     from iterpose.refiners import make_refiner  # noqa: PLC0415
     from iterpose.refiners.registry import check_method_and_weights  # noqa: PLC0415
+    from iterpose.refiners.scorer import read_scorer_checkpoint  # noqa: PLC0415
     from iterpose.refiners.dataset_refine import check_refine_inputs, refine_results  # noqa: PLC0415
 
     if args.iterations is not None and args.iterations < 0:
@@ -77,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
     # fails fast (before reading the dataset) on a method not available, missing or misplaced weights, a damaged
     # weights file or weights of another method; the registry is checked below, with the models
     check_method_and_weights(args.method, args.weights)
+    if args.scorer is not None:
+        if args.hypotheses < 2:
+            raise InvalidInputError("--scorer chooses among hypotheses: add --hypotheses H (H >= 2, e.g. 7).")
+        read_scorer_checkpoint(args.scorer)
     dataset = BopDataset(args.dataset, split=args.split)
     init = read_results_csv(args.init_csv)
     needed = sorted(set(init.obj_id.tolist()))
@@ -85,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     check_refine_inputs(dataset, init, present, what=f"{args.init_csv}")
     objects = load_objects(models_dir, obj_ids=present) if present else {}
     refiner = make_refiner(args.method, objects, weights=args.weights, iterations=args.iterations,
-                           device=args.device, hypotheses=args.hypotheses, hypothesis_angle_deg=args.hypothesis_angle)
+                           device=args.device, hypotheses=args.hypotheses, hypothesis_angle_deg=args.hypothesis_angle,
+                           scorer=args.scorer)
     on_image = None if args.viz is None else _overlay_writer(Path(args.viz), refiner.objects)
     result = refine_results(dataset, init, refiner, device=args.device, iterations=args.iterations,
                             progress=not args.no_progress, on_image=on_image, bop_pixel_shift=args.bop_pixel_shift)

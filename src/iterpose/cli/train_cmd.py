@@ -17,7 +17,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "poses. Writes RUN_DIR/config.yaml, last.pt (every few minutes; --resume continues from it), "
                     "final.pt (the weights for `iterpose refine --weights`), metrics.jsonl and TensorBoard logs. "
                     "Several processes: torchrun --standalone --nproc_per_node N -m iterpose train ...")
-    p.add_argument("--method", required=True, choices=("repose", "deepim"), help="the refiner to train")
+    p.add_argument("--method", required=True, choices=("repose", "deepim", "scorer"),
+                   help="what to train: a refiner (repose, deepim) or the hypothesis scorer (scorer)")
     p.add_argument("--objects", required=True,
                    help="a BOP models folder (obj_XXXXXX.ply + models_info.json) or 'example' (the bundled object)")
     p.add_argument("--unit", default="mm", choices=("mm", "cm", "m"), help="unit of the model files (default mm)")

@@ -1,15 +1,18 @@
-"""`MultiHypothesisRefiner`: refine several rotated copies of each initial pose and keep the one whose outline
-best matches the image's edges.
+"""`MultiHypothesisRefiner`: refine several rotated copies of each initial pose and keep the best: the one whose
+outline best matches the image's edges, or the one a learned scorer predicts closest to the truth.
 
 A refiner's basin is limited (on the real LM-O images none of ours recovers most 20°+ rotation errors). With
 ``hypotheses = H``, each object's initial pose and ``H - 1`` copies of it rotated by ``angle_deg`` about axes spread
 evenly over the sphere (camera frame, about the object's origin, so its projected centre and depth do not move)
 are all refined by the wrapped refiner in one call (each hypothesis index in its own copy of the image, with the
-same hypothesis of the image's other objects); the results are ranked with
-:func:`~iterpose.refiners.contour_score.contour_alignment` in a crop around the initial pose, and the best is
-returned. A rotated copy whose refinement did not succeed (status other than ``OK``: its pose is an unrefined
-guess) is not a candidate; the initial pose's own refinement always is. MegaPose refines several hypotheses the
-same way but ranks them with a learned network; this ranking is training-free.
+same hypothesis of the image's other objects); the results are ranked, and the best is returned. A rotated copy
+whose refinement did not succeed (status other than ``OK``: its pose is an unrefined guess) is not a candidate;
+the initial pose's own refinement always is. Two rankings:
+
+- without a scorer, training-free: :func:`~iterpose.refiners.contour_score.contour_alignment` (how well the
+  outline follows the image's edges) in a crop around the initial pose;
+- with a :class:`~iterpose.refiners.scorer.PoseScorer` (``iterpose train --method scorer``), learned as MegaPose
+  ranks its hypotheses: the candidate with the smallest predicted ADD(-S) error.
 
 Per object, relative to the wrapper's input: pose and score are those of the chosen candidate's refinement (the
 wrapped refiner's score), status is its status when the initial pose's own refinement is chosen and ``OK``
@@ -61,12 +64,18 @@ class HypothesisCandidates:
     Attributes:
         output: the wrapped refiner's :class:`RefineOutput` over the ``M H`` starts (hypothesis 0 of each object
             is its initial pose). outline_scores: ``[M, H]`` :func:`contour_alignment` of the refined poses.
-        hypotheses: H.
+        hypotheses: H. predicted_errors: ``[M, H]`` the scorer's predicted ADD(-S) / diameter (None without one).
     """
 
     output: RefineOutput
     outline_scores: torch.Tensor
     hypotheses: int
+    predicted_errors: torch.Tensor | None = None
+
+    @property
+    def ranking(self) -> torch.Tensor:
+        """``[M, H]`` higher is better: the negated predicted errors with a scorer, else the outline scores."""
+        return -self.predicted_errors if self.predicted_errors is not None else self.outline_scores
 
     @property
     def poses(self) -> torch.Tensor:
@@ -88,10 +97,12 @@ class MultiHypothesisRefiner(Refiner):
         angle_deg: rotation of each extra hypothesis (degrees, > 0 and <= 90).
         crop_size: side of the crops the outlines are scored in (pixels).
         crop_margin: the crop's side is this times the object's projected diameter at the initial pose.
+        scorer: optional :class:`~iterpose.refiners.scorer.PoseScorer` for all the refiner's objects: ranks by its
+            predicted error instead of the outline score.
     """
 
     def __init__(self, refiner: Refiner, hypotheses: int = 7, angle_deg: float = 20.0, crop_size: int = 160,
-                 crop_margin: float = 1.8) -> None:
+                 crop_margin: float = 1.8, scorer=None) -> None:
         if not isinstance(refiner, Refiner):
             raise InvalidInputError(f"MultiHypothesisRefiner: refiner must be a Refiner, got {type(refiner).__name__}.")
         if isinstance(hypotheses, bool) or not isinstance(hypotheses, int) or hypotheses < 2:
@@ -102,6 +113,17 @@ class MultiHypothesisRefiner(Refiner):
             raise InvalidInputError(f"MultiHypothesisRefiner: crop_size must be an int >= 16, got {crop_size!r}.")
         if isinstance(crop_margin, bool) or not isinstance(crop_margin, (int, float)) or not crop_margin >= 1:
             raise InvalidInputError(f"MultiHypothesisRefiner: crop_margin must be a number >= 1, got {crop_margin!r}.")
+        if scorer is not None:
+            from iterpose.refiners.scorer import PoseScorer  # noqa: PLC0415
+
+            if not isinstance(scorer, PoseScorer):
+                raise InvalidInputError(f"MultiHypothesisRefiner: scorer must be a PoseScorer, got "
+                                        f"{type(scorer).__name__}.")
+            missing = sorted(set(refiner.objects) - set(scorer.objects))
+            if missing:
+                raise InvalidInputError(f"MultiHypothesisRefiner: the scorer {scorer.source or ''} was not trained "
+                                        f"for objects {missing}; train one on them (`iterpose train --method scorer`).")
+        self.scorer = scorer
         self.refiner = refiner
         self.hypotheses = hypotheses
         self.angle_deg = float(angle_deg)
@@ -134,7 +156,14 @@ class MultiHypothesisRefiner(Refiner):
                                   batch.object_ids.repeat_interleave(H), starts,
                                   batch.image_index.repeat_interleave(H) * H + copy, iterations=iterations)
         outline = self._outline_scores(batch, out.poses.to(torch.float32))
-        return HypothesisCandidates(output=out, outline_scores=outline, hypotheses=H)
+        predicted = None
+        if self.scorer is not None:
+            K = batch.K[batch.image_index.to(batch.K.device)].float()
+            predicted = self.scorer.predict_error(
+                batch.images, K.repeat_interleave(H, 0), [int(i) for i in batch.object_ids.repeat_interleave(H)],
+                out.poses.to(torch.float32), batch.image_index.repeat_interleave(H), T0.repeat_interleave(H, 0)
+            ).cpu().view(M, H)
+        return HypothesisCandidates(output=out, outline_scores=outline, hypotheses=H, predicted_errors=predicted)
 
     def _refine(self, batch: RefineBatch, iterations: int) -> RefineOutput:
         t0 = time.perf_counter()
@@ -144,7 +173,7 @@ class MultiHypothesisRefiner(Refiner):
         status = cands.status
         candidate = status == int(RefineStatus.OK)
         candidate[:, 0] = True
-        best = torch.where(candidate, cands.outline_scores, torch.full_like(cands.outline_scores, -1.0)).argmax(1)
+        best = torch.where(candidate, cands.ranking, torch.full_like(cands.ranking, -torch.inf)).argmax(1)
         pick = torch.arange(M) * H + best
         chosen_status = torch.where(best == 0, status[torch.arange(M), 0],
                                     torch.full_like(best, int(RefineStatus.OK))).to(torch.int8)

@@ -83,7 +83,7 @@ def check_method_and_weights(method: str, weights: Weights) -> dict[str, tuple[d
 
 def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights = None,
                  iterations: int | None = None, device: str = "cpu", hypotheses: int = 1,
-                 hypothesis_angle_deg: float = 20.0) -> Refiner:
+                 hypothesis_angle_deg: float = 20.0, scorer: str | Path | None = None) -> Refiner:
     """Build a refiner.
 
     Args:
@@ -97,6 +97,8 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
             whose outline best matches the image is kept (:class:`~iterpose.refiners.hypotheses.
             MultiHypothesisRefiner`, about ``hypotheses`` times the cost).
         hypothesis_angle_deg: the rotation of each extra hypothesis (degrees).
+        scorer: a pose-scorer weights file (``iterpose train --method scorer``) that ranks the hypotheses by
+            predicted error instead of the outline score (needs ``hypotheses >= 2``).
 
     Raises:
         InvalidInputError: as :func:`check_method_and_weights`, weights for other objects, iterations for a
@@ -105,12 +107,20 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
     """
     if isinstance(hypotheses, bool) or not isinstance(hypotheses, int) or hypotheses < 1:
         raise InvalidInputError(f"make_refiner: hypotheses must be an int >= 1, got {hypotheses!r}.")
+    if scorer is not None and hypotheses == 1:
+        raise InvalidInputError("make_refiner: a scorer ranks hypotheses; give hypotheses >= 2 with it "
+                                "(--hypotheses 7 --scorer FILE).")
     refiner = _make(method, objects, weights, iterations, device)
     if hypotheses == 1:
         return refiner
     from iterpose.refiners.hypotheses import MultiHypothesisRefiner  # noqa: PLC0415
 
-    return MultiHypothesisRefiner(refiner, hypotheses, hypothesis_angle_deg)
+    pose_scorer = None
+    if scorer is not None:
+        from iterpose.refiners.scorer import load_scorer  # noqa: PLC0415
+
+        pose_scorer = load_scorer(scorer, objects).to(device)
+    return MultiHypothesisRefiner(refiner, hypotheses, hypothesis_angle_deg, scorer=pose_scorer)
 
 
 def _make(method: str, objects, weights: Weights, iterations: int | None, device: str) -> Refiner:

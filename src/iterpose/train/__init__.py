@@ -3,14 +3,15 @@ synthetic batches (:mod:`.synth_batches`), losses (:mod:`.losses`) and one task 
 
 >>> from iterpose.train import TASKS
 >>> sorted(TASKS)
-['deepim', 'repose']
+['deepim', 'repose', 'scorer']
 """
 
 from __future__ import annotations
 
 __all__ = ["TASKS", "task_class"]
 
-TASKS = {"repose": "iterpose.train.repose_task:ReposeTask", "deepim": "iterpose.train.deepim_task:DeepimTask"}
+TASKS = {"repose": "iterpose.train.repose_task:ReposeTask", "deepim": "iterpose.train.deepim_task:DeepimTask",
+         "scorer": "iterpose.train.scorer_task:ScorerTask"}
 """Method name -> the task class the trainer uses (imported on demand)."""
 
 

@@ -89,7 +89,7 @@ class TrainConfig:
         model: the method's config (a dict in files; e.g. :class:`~iterpose.refiners.repose.ReposeConfig`).
     """
 
-    method: Literal["repose", "deepim"] = "repose"
+    method: Literal["repose", "deepim", "scorer"] = "repose"
     steps: int = 20000
     batch_size: int = 8
     seed: int = 0

@@ -244,7 +244,7 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
     task = task_cls(objects, config, dist.world)
     model = task.build_model()
     if init_weights is not None and ckpt is None:
-        _load_init_weights(model, init_weights, config)
+        _load_init_weights(model, init_weights, config, task)
     model = model.to(dev)
     groups = task.param_groups(model)
     params = [p for g in groups for p in g["params"]]
@@ -326,10 +326,13 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
                        wall_s=wall, total_wall_s=clock.wall_s(), samples_per_s=samples / max(wall, 1e-9))
 
 
-def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainConfig) -> None:
+def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainConfig, task=None) -> None:
     from iterpose.refiners.checkpoint import read_refiner_checkpoint  # noqa: PLC0415
 
     ckpt = read_refiner_checkpoint(path)
+    if ckpt["method"] != config.method and hasattr(task, "init_from"):
+        task.init_from(model, ckpt, str(path))  # a task that can start from another method's model
+        return
     if ckpt["method"] != config.method:
         raise InvalidInputError(f"--init-weights {path} holds a {ckpt['method']!r} model, not {config.method!r}.")
     diff = _config_diff(_with_defaults({"model": ckpt["config"]}, config)["model"], config_to_dict(config.model))
@@ -360,6 +363,9 @@ def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str |
     if iterations is not None:
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
             raise InvalidInputError(f"--export --iterations must be a positive integer, got {iterations!r}.")
+        if not hasattr(config.model, "iterations"):
+            raise InvalidInputError(f"--export --iterations: a {task_cls.method!r} model does not iterate; drop "
+                                    f"--iterations.")
         config = replace(config, model=replace(config.model, iterations=iterations))
     task = task_cls(objects, config)
     model = task.build_model()

@@ -25,7 +25,7 @@ from iterpose.refiners.deepim.network import DeepimNet
 from iterpose.refiners.deepim.zoom import box_masks, projected_boxes, zoom_boxes
 from iterpose.refiners.proxy_mesh import ProxyMesh, render_proxies
 
-__all__ = ["DeepimModel", "DeepimStep", "apply_update", "update_target"]
+__all__ = ["DeepimModel", "DeepimStep", "ZoomedInputs", "apply_update", "update_target", "zoomed_inputs"]
 
 
 def apply_update(T_co: torch.Tensor, R_delta: torch.Tensor, v: torch.Tensor, K: torch.Tensor,
@@ -68,6 +68,44 @@ def update_target(T_src: torch.Tensor, T_tgt: torch.Tensor, K: torch.Tensor, cro
     vx = (dx * K[:, 0, 0] + K[:, 0, 1] * dy) / boxes[:, 2]
     vz = torch.log(ts[:, 2] / tt[:, 2])
     return R_delta, torch.stack([vx, vy, vz], dim=1)
+
+
+@dataclass(frozen=True, eq=False)
+class ZoomedInputs:
+    """The network's input for N objects (see :func:`zoomed_inputs`).
+
+    Attributes:
+        observed, rendered: ``[N, 3, S, S]`` RGB 0..1 (rendered: 0 off the object). rendered_mask, observed_mask:
+            ``[N, S, S]`` bool. boxes: ``[N, 4]`` ``(x0, y0, w, h)`` of the crops in image pixels.
+    """
+
+    observed: torch.Tensor
+    rendered: torch.Tensor
+    rendered_mask: torch.Tensor
+    observed_mask: torch.Tensor
+    boxes: torch.Tensor
+
+
+def zoomed_inputs(proxies: list[ProxyMesh], images: torch.Tensor, K: torch.Tensor, T_co: torch.Tensor,
+                  image_index: torch.Tensor, observed_xyxy: torch.Tensor, size: int, margin: float,
+                  timings: dict | None = None) -> ZoomedInputs:
+    """Steps 1-2 of an iteration (module docstring): the zoom around ``T_co [N, 4, 4]``, the render of
+    ``proxies[k]`` at it and the observed crop of ``images [B, 3, H, W]`` (``K [N, 3, 3]``, ``image_index [N]``,
+    ``observed_xyxy [N, 4]``). With ``timings``, adds to its ``zoom_s`` and ``render_s``."""
+    t0 = time.perf_counter()
+    T = T_co.detach().float()
+    rendered_xyxy = projected_boxes([p.vertices for p in proxies], T, K)
+    boxes = zoom_boxes(K, T, rendered_xyxy, observed_xyxy, margin)
+    K_crop = crop_intrinsics(K.float(), boxes, size)
+    observed, _ = sample_crops(images, image_index, boxes, size)
+    obs_mask = box_masks(observed_xyxy, boxes, size)
+    t1 = time.perf_counter()
+    rend = render_proxies(proxies, T, K_crop, size)
+    if timings is not None:
+        timings["zoom_s"] += t1 - t0
+        timings["render_s"] += time.perf_counter() - t1
+    return ZoomedInputs(observed=observed, rendered=rend.albedo.to(observed.dtype), rendered_mask=rend.mask,
+                        observed_mask=obs_mask, boxes=boxes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,25 +153,14 @@ class DeepimModel(nn.Module):
             obj_ids: N object ids. T_co: ``[N, 4, 4]`` current poses (not differentiated through).
             image_index: ``[N]`` image of each object. observed_xyxy: ``[N, 4]`` observed boxes.
         """
-        S = self.config.crop_size
-        t0 = time.perf_counter()
         T = T_co.detach().float()
-        proxies = [self.meshes[i] for i in obj_ids]
-        rendered_xyxy = projected_boxes([p.vertices for p in proxies], T, K)
-        boxes = zoom_boxes(K, T, rendered_xyxy, observed_xyxy, self.config.zoom_margin)
-        K_crop = crop_intrinsics(K.float(), boxes, S)
-        observed, _ = sample_crops(images, image_index, boxes, S)
-        obs_mask = box_masks(observed_xyxy, boxes, S)
-        t1 = time.perf_counter()
-        rend = render_proxies(proxies, T, K_crop, S)
+        inputs = zoomed_inputs([self.meshes[i] for i in obj_ids], images, K, T, image_index, observed_xyxy,
+                               self.config.crop_size, self.config.zoom_margin, self.timings)
         t2 = time.perf_counter()
-        R_delta, v = self.net(observed, rend.albedo.to(observed.dtype), rend.mask, obs_mask)
-        T_new = apply_update(T, R_delta, v, K.float(), boxes)
-        t3 = time.perf_counter()
-        self.timings["zoom_s"] += t1 - t0
-        self.timings["render_s"] += t2 - t1
-        self.timings["net_s"] += t3 - t2
-        return DeepimStep(T_co=T_new, R_delta=R_delta, v=v, crop_boxes=boxes, rendered_mask=rend.mask)
+        R_delta, v = self.net(inputs.observed, inputs.rendered, inputs.rendered_mask, inputs.observed_mask)
+        T_new = apply_update(T, R_delta, v, K.float(), inputs.boxes)
+        self.timings["net_s"] += time.perf_counter() - t2
+        return DeepimStep(T_co=T_new, R_delta=R_delta, v=v, crop_boxes=inputs.boxes, rendered_mask=inputs.rendered_mask)
 
     def refine(self, images: torch.Tensor, K: torch.Tensor, obj_ids: list[int], T_init: torch.Tensor,
                image_index: torch.Tensor, iterations: int) -> list[torch.Tensor]:

@@ -62,17 +62,21 @@ class DeepimNet(nn.Module):
         w = config.head_width
         self.fc = nn.Sequential(nn.Linear(cells, w), nn.LeakyReLU(0.1, inplace=True), nn.Linear(w, w),
                                 nn.LeakyReLU(0.1, inplace=True))
-        self.rotation = nn.Linear(w, 6)
-        self.translation = nn.Linear(w, 3)
+        self._build_heads(w)
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
+
+    def _build_heads(self, width: int) -> None:
+        """The output layers on the ``width`` hidden features (a subclass with other outputs overrides this)."""
+        self.rotation = nn.Linear(width, 6)
+        self.translation = nn.Linear(width, 3)
         with torch.no_grad():
             self.rotation.weight.mul_(0.01)
             self.rotation.bias.copy_(torch.tensor(_IDENTITY_6D))
             self.translation.weight.mul_(0.01)  # not 0 (DeepIM's): zero weights pass no gradient to the layers below
             self.translation.bias.zero_()
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        self.register_buffer("mean", mean, persistent=False)
-        self.register_buffer("std", std, persistent=False)
 
     def load_imagenet(self) -> None:
         """Initialise the encoder from the ImageNet MobileNetV2 (strictly; see :class:`DeepimConfig.trunk`)."""
@@ -81,6 +85,19 @@ class DeepimNet(nn.Module):
             w = state["features.0.0.weight"]  # [32, 3, 3, 3]
             state["features.0.0.weight"] = torch.cat([w, -w, torch.zeros_like(w[:, :2])], dim=1)
         self.trunk.load_state_dict(state, strict=True)
+
+    def hidden(self, observed: torch.Tensor, rendered: torch.Tensor, rendered_mask: torch.Tensor,
+               observed_mask: torch.Tensor) -> torch.Tensor:
+        """``[N, head_width]`` features of each crop pair (inputs as :meth:`forward`)."""
+        obs, ren = (observed - self.mean) / self.std, (rendered - self.mean) / self.std
+        masks = torch.stack([rendered_mask.to(observed.dtype), observed_mask.to(observed.dtype)], dim=1)
+        if self.siamese:
+            f = self.trunk(torch.cat([obs, ren]))
+            f_obs, f_ren = f[:len(obs)], f[len(obs):]
+            x = torch.cat([f_obs, f_ren, f_obs - f_ren, F.adaptive_avg_pool2d(masks, f.shape[-2:])], dim=1)
+        else:
+            x = self.trunk(torch.cat([obs, ren, masks], dim=1))
+        return self.fc(self.reduce(x).flatten(1))
 
     def forward(self, observed: torch.Tensor, rendered: torch.Tensor, rendered_mask: torch.Tensor,
                 observed_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,13 +110,5 @@ class DeepimNet(nn.Module):
             ``(R_delta [N, 3, 3], v [N, 3])``: camera-frame rotation update and ``(vx, vy, vz)`` (crop widths,
             crop heights, log depth ratio ``log(z_src / z_new)``).
         """
-        obs, ren = (observed - self.mean) / self.std, (rendered - self.mean) / self.std
-        masks = torch.stack([rendered_mask.to(observed.dtype), observed_mask.to(observed.dtype)], dim=1)
-        if self.siamese:
-            f = self.trunk(torch.cat([obs, ren]))
-            f_obs, f_ren = f[:len(obs)], f[len(obs):]
-            x = torch.cat([f_obs, f_ren, f_obs - f_ren, F.adaptive_avg_pool2d(masks, f.shape[-2:])], dim=1)
-        else:
-            x = self.trunk(torch.cat([obs, ren, masks], dim=1))
-        h = self.fc(self.reduce(x).flatten(1))
+        h = self.hidden(observed, rendered, rendered_mask, observed_mask)
         return rotation_from_6d(self.rotation(h).float()), self.translation(h).float()
