@@ -70,7 +70,7 @@ def _iou(proxies, T_gt, K, poses):
     return ((many & gt[:, None]).flatten(2).sum(2) / (many | gt[:, None]).flatten(2).sum(2).clamp_min(1)).float()
 
 
-def test_hard_negatives_are_turned_15_to_60_degrees_and_overlap_the_truth_most(example_objects):
+def test_hard_negatives_are_turned_20_to_90_degrees_and_overlap_the_truth_most(example_objects):
     proxy = ScorerTask(example_objects, _config()).build_model().meshes[1]
     K = torch.tensor([[150.0, 0.0, 64.0], [0.0, 150.0, 48.0], [0.0, 0.0, 1.0]])
     N, C = 12, 8
@@ -81,11 +81,11 @@ def test_hard_negatives_are_turned_15_to_60_degrees_and_overlap_the_truth_most(e
     assert torch.equal(hard, mine_hard_negatives(proxies, T_gt, Ks, C, torch.Generator().manual_seed(7)))
     assert torch.equal(hard[:, :3, 3], T_gt[:, :3, 3]) and torch.equal(hard[:, 3], T_gt[:, 3])
     deg = torch.rad2deg(rotation_angle(hard[:, :3, :3] @ T_gt[:, :3, :3].transpose(1, 2)))
-    assert bool(((deg > 15.0 - 1e-3) & (deg < 60.0 + 1e-3)).all()), deg
+    assert bool(((deg > 20.0 - 1e-3) & (deg < 90.0 + 1e-3)).all()), deg
     # the candidates it chose from (its draws, repeated): the chosen one is one of them, with the highest IoU
     g = torch.Generator().manual_seed(7)
     axes = F.normalize(torch.randn(N, C, 3, generator=g, dtype=torch.float64), dim=2)
-    angles = torch.empty(N, C, 1, dtype=torch.float64).uniform_(math.radians(15), math.radians(60), generator=g)
+    angles = torch.empty(N, C, 1, dtype=torch.float64).uniform_(math.radians(20), math.radians(90), generator=g)
     cand = T_gt[:, None].repeat(1, C, 1, 1)
     cand[..., :3, :3] = axis_angle_to_matrix(axes * angles).float() @ cand[..., :3, :3]
     iou = _iou(proxies, T_gt, Ks, cand)
@@ -275,3 +275,23 @@ def test_cli_train_export_and_init_weights(tmp_path, capsys, example_objects):
     assert main(["train", "--method", "deepim", "--objects", "example", "--out", str(run), "--export",
                  str(tmp_path / "w3.pt")]) == 2
     assert "is a 'scorer' run, not 'deepim'" in capsys.readouterr().err
+
+
+def test_hard_negatives_are_wrong_when_an_error_function_is_given(example_objects):
+    proxy = ScorerTask(example_objects, _config()).build_model().meshes[1]
+    K = torch.tensor([[150.0, 0.0, 64.0], [0.0, 150.0, 48.0], [0.0, 0.0, 1.0]])
+    N, C = 12, 8
+    T_gt, Ks = _views(N, 0, K)
+    points = example_objects[1].vertices.float()[::7]
+
+    def error_rel(poses):  # ADD in diameters, [N, C]
+        est = points @ poses[..., :3, :3].transpose(-1, -2) + poses[..., None, :3, 3]
+        gt = points @ T_gt[:, None, :3, :3].transpose(-1, -2) + T_gt[:, None, None, :3, 3]
+        return (est - gt).norm(dim=-1).mean(-1) / example_objects[1].diameter_m
+
+    unfiltered = mine_hard_negatives([proxy] * N, T_gt, Ks, C, torch.Generator().manual_seed(3))
+    hard = mine_hard_negatives([proxy] * N, T_gt, Ks, C, torch.Generator().manual_seed(3), error_rel=error_rel,
+                               min_error_rel=0.15)
+    err = error_rel(hard[:, None])[:, 0]
+    assert bool((err > 0.15).all()), err
+    assert float(error_rel(unfiltered[:, None]).min()) < float(err.min())  # the filter changed some choices

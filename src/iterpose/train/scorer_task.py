@@ -7,10 +7,11 @@ batch's perturbed initial pose, as the initial estimate at test time):
 1. the initial pose itself;
 2. the ground truth with small noise (what a converged refinement looks like);
 3. the ground truth with medium noise (near the 0.1-diameter threshold);
-4. a *hard negative*: of :data:`MINED_ROTATIONS` rotations of the ground truth by 15-60° (random axes, camera
-   frame, about the object origin), the one whose silhouette overlaps the ground truth's most (mask IoU in a
-   small crop): a wrong pose that an outline cannot tell from the truth, what refinement from a wrong start
-   converges to.
+4. a *hard negative*: of :data:`MINED_ROTATIONS` rotations of the ground truth by :data:`HARD_DEG` (random axes,
+   camera frame, about the object origin) that are wrong (ADD(-S) above :data:`HARD_MIN_ERROR_REL` diameters;
+   small turns often are not: ADD(-S) at 0.1 d tolerates about 15°), the one whose silhouette overlaps the
+   ground truth's most (mask IoU in a small crop): a wrong pose that an outline cannot tell from the truth, what
+   refinement from a wrong start converges to.
 
 Target: ``log(max(ADD(-S) / diameter, error_floor_rel))``. Loss: the smooth-L1 regression of the target plus a
 pairwise logistic ranking loss between the candidates of one object whose targets differ by more than
@@ -34,10 +35,15 @@ from iterpose.train.losses import point_matching_error
 from iterpose.train.synth_batches import SynthBatch, batch_generator
 from iterpose.train.task_base import SynthTask
 
-__all__ = ["ScorerTask", "CANDIDATES", "MINED_ROTATIONS", "RANK_MARGIN", "mine_hard_negatives"]
+__all__ = ["ScorerTask", "CANDIDATES", "MINED_ROTATIONS", "HARD_DEG", "HARD_MIN_ERROR_REL", "RANK_MARGIN",
+           "mine_hard_negatives"]
 
 CANDIDATES = 4
-MINED_ROTATIONS = 8
+MINED_ROTATIONS = 12
+HARD_DEG = (20.0, 90.0)
+"""hard negatives are turned by an angle drawn uniformly in this range (degrees)."""
+HARD_MIN_ERROR_REL = 0.15
+"""hard negatives are at least this wrong (ADD(-S) / diameter) when any of the drawn rotations is."""
 RANK_MARGIN = 0.3
 """log-error difference (about 35 %) below which two candidates are not ranked against each other."""
 _SMALL = PerturbConfig(rot_std_deg=1.5, trans_std_m=(0.002, 0.002, 0.006))
@@ -46,10 +52,14 @@ _MASK_SIZE = 32
 
 
 def mine_hard_negatives(proxies: list, T_gt: torch.Tensor, K: torch.Tensor, count: int, generator: torch.Generator,
-                        min_deg: float = 15.0, max_deg: float = 60.0) -> torch.Tensor:
+                        min_deg: float = HARD_DEG[0], max_deg: float = HARD_DEG[1],
+                        error_rel=None, min_error_rel: float = HARD_MIN_ERROR_REL) -> torch.Tensor:
     """``[N, 4, 4]``: per object, of ``count`` rotations of ``T_gt [N, 4, 4]`` by ``min_deg``-``max_deg`` about
     random axes (camera frame, about the object origin), the one whose silhouette has the highest IoU with the
-    ground truth's (``proxies``: N render meshes; ``K [N, 3, 3]``)."""
+    ground truth's (``proxies``: N render meshes; ``K [N, 3, 3]``).
+
+    ``error_rel``: optional function of ``[N, count, 4, 4]`` candidate poses giving their ``[N, count]`` errors
+    (diameters); then only candidates above ``min_error_rel`` compete (all of them where none is)."""
     N = T_gt.shape[0]
     axes = F.normalize(torch.randn(N, count, 3, generator=generator, dtype=torch.float64), dim=2)
     angles = torch.empty(N, count, 1, dtype=torch.float64).uniform_(math.radians(min_deg), math.radians(max_deg),
@@ -66,7 +76,11 @@ def mine_hard_negatives(proxies: list, T_gt: torch.Tensor, K: torch.Tensor, coun
     many = many.view(N, count, _MASK_SIZE, _MASK_SIZE)
     inter = (many & gt[:, None]).flatten(2).sum(2).float()
     union = (many | gt[:, None]).flatten(2).sum(2).float().clamp_min(1.0)
-    best = (inter / union).argmax(1)
+    iou = inter / union
+    if error_rel is not None:
+        wrong = error_rel(cand).to(iou.device) > min_error_rel
+        iou = torch.where(wrong | ~wrong.any(1, keepdim=True), iou, iou - 2.0)
+    best = iou.argmax(1)
     return cand[torch.arange(N), best.to(cand.device)]
 
 
@@ -106,7 +120,16 @@ class ScorerTask(SynthTask):
         T_gt = batch.T_gt.float()
         K = batch.K[batch.image_index.to(batch.K.device)].float()
         proxies = [model.meshes[i] for i in batch.object_ids]
-        hard = mine_hard_negatives(proxies, T_gt.cpu(), K.cpu(), MINED_ROTATIONS, gen).to(T_gt.device)
+        points, diameter, symmetric = (x.cpu() for x in self.pose_targets(batch, step, rank))
+
+        def error_rel(poses: torch.Tensor) -> torch.Tensor:  # [N, M, 4, 4] -> [N, M]
+            M = poses.shape[1]
+            err = point_matching_error(poses.reshape(-1, 4, 4), T_gt.cpu().repeat_interleave(M, 0),
+                                       points.repeat_interleave(M, 0), symmetric.repeat_interleave(M, 0))
+            return err.view(-1, M) / diameter[:, None]
+
+        hard = mine_hard_negatives(proxies, T_gt.cpu(), K.cpu(), MINED_ROTATIONS, gen,
+                                   error_rel=error_rel).to(T_gt.device)
         hard = perturb_poses(hard, _SMALL, gen)
         return torch.stack([batch.T_init.float(), perturb_poses(T_gt, _SMALL, gen), perturb_poses(T_gt, _MEDIUM, gen),
                             hard], dim=1)

@@ -8,7 +8,34 @@ from typing import Literal
 
 from iterpose.errors import InvalidInputError
 
-__all__ = ["DeepimConfig"]
+__all__ = ["DeepimConfig", "check_encoder_fields"]
+
+
+def check_encoder_fields(config, ints: tuple[str, ...] = (), positive: tuple[str, ...] = ()):
+    """Check the fields a DeepIM-style config shares (``crop_size``, ``trunk``, ``trunk_blocks``, ``head_width``,
+    ``render_cell_rel``, ``zoom_margin``), plus ``ints`` (ints >= 0) and ``positive`` (numbers > 0); returns the
+    ``fail(name, want)`` that raises the config's InvalidInputError, for further checks."""
+    def fail(name: str, want: str) -> None:
+        raise InvalidInputError(f"{type(config).__name__}.{name}: expected {want}, got {getattr(config, name)!r}.")
+
+    for name, low in (("crop_size", 32), ("trunk_blocks", 2), ("head_width", 8), *((n, 0) for n in ints)):
+        v = getattr(config, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            fail(name, f"an int >= {low}")
+    if config.crop_size % 32:
+        fail("crop_size", "a multiple of 32")
+    if config.trunk_blocks > 14:
+        fail("trunk_blocks", "an int <= 14")
+    if config.trunk not in ("imagenet", "scratch"):
+        fail("trunk", "'imagenet' or 'scratch'")
+    for name in ("render_cell_rel", *positive):
+        v = getattr(config, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            fail(name, "a number > 0")
+    if isinstance(config.zoom_margin, bool) or not isinstance(config.zoom_margin, (int, float)) \
+            or not config.zoom_margin >= 1:
+        fail("zoom_margin", "a number >= 1")
+    return fail
 
 
 @dataclass(frozen=True)
@@ -46,28 +73,9 @@ class DeepimConfig:
     max_rotation_deg: float = 90.0
 
     def __post_init__(self) -> None:
-        def fail(name: str, want: str) -> None:
-            raise InvalidInputError(f"DeepimConfig.{name}: expected {want}, got {getattr(self, name)!r}.")
-
-        for name, low in (("crop_size", 32), ("trunk_blocks", 2), ("head_width", 8), ("iterations", 0)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                fail(name, f"an int >= {low}")
-        if self.crop_size % 32:
-            fail("crop_size", "a multiple of 32")
-        if self.trunk_blocks > 14:
-            fail("trunk_blocks", "an int <= 14")
+        fail = check_encoder_fields(self, ints=("iterations",), positive=("max_rotation_deg",))
         if self.fusion not in ("early", "siamese"):
             fail("fusion", "'early' or 'siamese'")
-        if self.trunk not in ("imagenet", "scratch"):
-            fail("trunk", "'imagenet' or 'scratch'")
-        for name in ("render_cell_rel", "max_rotation_deg"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                fail(name, "a number > 0")
-        if isinstance(self.zoom_margin, bool) or not isinstance(self.zoom_margin, (int, float)) \
-                or not self.zoom_margin >= 1:
-            fail("zoom_margin", "a number >= 1")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -14,13 +14,6 @@ __all__ = ["ScorerConfig", "ScorerModel", "ScorerNet", "PoseScorer", "load_score
 def build_scorer_model(objects, config: ScorerConfig, seed: int = 0) -> ScorerModel:
     """A new (untrained) :class:`ScorerModel` for ``{obj_id: ObjectModel}``: render meshes simplified from the
     models, weights seeded by ``seed``, the encoder from ImageNet when ``config.trunk == "imagenet"``."""
-    import torch  # noqa: PLC0415
+    from iterpose.refiners.deepim import build_zoom_model  # noqa: PLC0415
 
-    from iterpose.refiners.proxy_mesh import make_proxy_mesh  # noqa: PLC0415
-
-    meshes = {int(k): make_proxy_mesh(m, config.render_cell_rel * m.diameter_m) for k, m in objects.items()}
-    torch.manual_seed(seed)
-    model = ScorerModel(meshes, config)
-    if config.trunk == "imagenet":
-        model.net.load_imagenet()
-    return model
+    return build_zoom_model(ScorerModel, objects, config, seed)

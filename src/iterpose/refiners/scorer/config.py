@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from iterpose.errors import InvalidInputError
+from iterpose.refiners.deepim.config import check_encoder_fields
 
 __all__ = ["ScorerConfig"]
 
@@ -34,26 +34,7 @@ class ScorerConfig:
     error_floor_rel: float = 0.01
 
     def __post_init__(self) -> None:
-        def fail(name: str, want: str) -> None:
-            raise InvalidInputError(f"ScorerConfig.{name}: expected {want}, got {getattr(self, name)!r}.")
-
-        for name, low in (("crop_size", 32), ("trunk_blocks", 2), ("head_width", 8)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                fail(name, f"an int >= {low}")
-        if self.crop_size % 32:
-            fail("crop_size", "a multiple of 32")
-        if self.trunk_blocks > 14:
-            fail("trunk_blocks", "an int <= 14")
-        if self.trunk not in ("imagenet", "scratch"):
-            fail("trunk", "'imagenet' or 'scratch'")
-        for name in ("render_cell_rel", "error_floor_rel"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                fail(name, "a number > 0")
-        if isinstance(self.zoom_margin, bool) or not isinstance(self.zoom_margin, (int, float)) \
-                or not self.zoom_margin >= 1:
-            fail("zoom_margin", "a number >= 1")
+        check_encoder_fields(self, positive=("error_floor_rel",))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
