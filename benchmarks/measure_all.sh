@@ -7,6 +7,7 @@ export PYTHONPATH=src
 PY=.venv/bin/python
 R=weights/lmo-repose.pt
 D=weights/lmo-deepim.pt
+S=weights/lmo-scorer.pt
 $PY benchmarks/bench_refine_lmo.py --method repose --weights $R --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim+repose --weights $D $R --threads 2
@@ -14,11 +15,16 @@ $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads
 # 7 rotated starts per object, ranked by the outline score (about 7x the time)
 $PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2 --hypotheses 7 --tag hyp7
 $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2 --hypotheses 7 --tag hyp7
-$PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $D --every 2 --threads 2
+# ... ranked by the learned pose scorer
+$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2 --hypotheses 7 --scorer $S \
+    --tag hyp7_scorer
+$PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $D --every 2 --threads 2 --scorer $S --tag scorer
+$PY benchmarks/bench_scorer_synth.py --weights $S --threads 2
 $PY benchmarks/table_lmo.py RGB-LM=benchmarks/results/rgb_lm_lmo.json RePOSE=benchmarks/results/repose_lmo.json \
     DeepIM=benchmarks/results/deepim_lmo.json DeepIM+RePOSE=benchmarks/results/deepim+repose_lmo.json \
     DeepIM+RGB-LM=benchmarks/results/deepim+rgb_lm_lmo.json "DeepIM x7=benchmarks/results/deepim_lmo_hyp7.json" \
-    "DeepIM+RGB-LM x7=benchmarks/results/deepim+rgb_lm_lmo_hyp7.json"
+    "DeepIM+RGB-LM x7=benchmarks/results/deepim+rgb_lm_lmo_hyp7.json" \
+    "DeepIM+RGB-LM x7 scorer=benchmarks/results/deepim+rgb_lm_lmo_hyp7_scorer.json"
 $PY benchmarks/bench_methods_speed.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --threads 2 --rounds 3 --repeats 5 --out benchmarks/bench_objects.png
 $PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
