@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--hypotheses", type=int, default=1, metavar="H",
                    help="refine each initial pose and H-1 rotated copies of it, keep the result whose outline best "
                         "matches the image, or with --scorer the one predicted closest to the truth (about H times "
-                        "slower; default 1)")
+                        "slower; for starts within ~10° of the truth it makes results worse; default 1)")
     p.add_argument("--hypothesis-angle", dest="hypothesis_angle", type=float, default=20.0, metavar="DEG",
                    help="rotation of each extra hypothesis, degrees (default 20)")
     p.add_argument("--scorer", type=Path, default=None, metavar="FILE",
