@@ -305,7 +305,8 @@ def test_scorer_errors_are_clear_and_leave_no_output(tiny, tmp_path, capsys):
         # a scorer trained for other meshes
         (["--scorer", str(other_scorer), "--hypotheses", "3"], "differ", None),
         # a scorer's file given as a refiner's weights
-        (["--method", "deepim", "--weights", str(scorer)], "'scorer'", None),
+        (["--method", "deepim", "--weights", str(scorer)], "holds a pose scorer, not a refiner: give it to --scorer",
+         None),
     ]
     for flags, message, dataset in cases:
         data = tmp_path / "no-such-dataset" if dataset == "missing" else root

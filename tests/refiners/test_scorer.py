@@ -207,7 +207,7 @@ def test_a_deepim_weights_file_is_not_a_scorer(example_model, tmp_path):
     # and a scorer is no refiner
     s = tmp_path / "scorer.pt"
     save_checkpoint_atomic(PoseScorer(build_scorer_model(objs, TINY)).checkpoint(object_registry(objs)), s)
-    with pytest.raises(InvalidInputError, match="'scorer'"):
+    with pytest.raises(InvalidInputError, match="holds a pose scorer, not a refiner"):
         load_refiner(s, objs)
 
 

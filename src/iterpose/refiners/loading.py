@@ -42,6 +42,9 @@ def check_checkpoint_method(ckpt: dict, method: str | None, source: str) -> None
     """InvalidInputError when a read checkpoint holds another method than ``method`` (``None`` accepts any) or one
     this version cannot run."""
     found = ckpt["method"]
+    if found == "scorer":
+        raise InvalidInputError(f"weights file {source} holds a pose scorer, not a refiner: give it to --scorer "
+                                f"(with --hypotheses H) and a refiner's weights to --weights.")
     if method is not None and found != method:
         raise InvalidInputError(f"weights file {source} holds a {found!r} model, but method {method!r} was asked "
                                 f"for; use --method {found} (or weights trained with --method {method}).")
