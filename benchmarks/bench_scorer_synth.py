@@ -36,7 +36,6 @@ from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.mesh import example_object  # noqa: E402
 from iterpose.refiners.scorer import ScorerConfig, load_scorer  # noqa: E402
 from iterpose.train.config import TrainConfig, config_from_dict, load_config_file  # noqa: E402
-from iterpose.train.losses import point_matching_error  # noqa: E402
 from iterpose.train.scorer_task import CANDIDATES, RANK_MARGIN, ScorerTask  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +51,12 @@ def predictions(task: ScorerTask, scorer, batches: int) -> tuple[np.ndarray, np.
     for step in range(FIRST_STEP, FIRST_STEP + batches):
         batch = task.make_batch(step, 0)
         N = len(batch.object_ids)
-        points, diameter, symmetric = task.pose_targets(batch, step, 0)
-        cands = task.candidates(scorer.net, batch, step, 0).reshape(N * C, 4, 4)
+        cands, err = task.candidates(scorer.net, batch, step, 0)
         rep = lambda x: x.repeat_interleave(C, 0)  # noqa: E731
-        err = point_matching_error(cands, rep(batch.T_gt.float()), rep(points), rep(symmetric)) / rep(diameter)
         K = batch.K[batch.image_index].float()
-        p = scorer.predict_error(batch.images, rep(K), [i for i in batch.object_ids for _ in range(C)], cands,
-                                 rep(batch.image_index), rep(batch.T_init.float()))
-        true.append(err.view(N, C).numpy())
+        p = scorer.predict_error(batch.images, rep(K), [i for i in batch.object_ids for _ in range(C)],
+                                 cands.reshape(N * C, 4, 4), rep(batch.image_index), rep(batch.T_init.float()))
+        true.append(err.numpy())
         pred.append(p.view(N, C).numpy())
     return np.concatenate(true), np.concatenate(pred)
 

@@ -24,6 +24,7 @@ from iterpose.refiners.proxy_mesh import render_proxies
 from iterpose.refiners.scorer import PoseScorer, ScorerConfig, load_scorer
 from iterpose.train import task_class
 from iterpose.train.config import config_to_dict
+from iterpose.train.losses import point_matching_error
 from iterpose.train.scorer_task import CANDIDATES, ScorerTask, mine_hard_negatives
 from iterpose.train.trainer import _load_init_weights, export_weights, read_train_checkpoint, train
 
@@ -103,17 +104,22 @@ def test_candidates_are_the_initial_pose_near_truths_and_a_hard_negative(example
     task = ScorerTask(example_objects, _config())
     model = task.build_model()
     batch = task.make_batch(0, 0)
-    cands = task.candidates(model, batch, 0, 0)
+    cands, err = task.candidates(model, batch, 0, 0)
     N = len(batch.object_ids)
-    assert cands.shape == (N, CANDIDATES, 4, 4)
+    assert cands.shape == (N, CANDIDATES, 4, 4) and err.shape == (N, CANDIDATES)
+    points, diameter, symmetric = task.pose_targets(batch, 0, 0)
+    expected = point_matching_error(cands.reshape(-1, 4, 4), batch.T_gt.float().repeat_interleave(CANDIDATES, 0),
+                                    points.repeat_interleave(CANDIDATES, 0), symmetric.repeat_interleave(CANDIDATES, 0))
+    assert torch.allclose(err.reshape(-1), expected / diameter.repeat_interleave(CANDIDATES), rtol=1e-5, atol=1e-7)
+    assert bool((err[:, 3] > 0.1).all()), err  # the mined negative is wrong by the metric (small noise added after)
     assert torch.equal(cands[:, 0], batch.T_init.float())
     T_gt = batch.T_gt.float()
     deg = torch.rad2deg(rotation_angle(cands[..., :3, :3] @ T_gt[:, None, :3, :3].transpose(-1, -2)))
     assert bool((deg[:, 1] < 8).all()) and bool((deg[:, 2] < 25).all()), deg
     assert bool(((deg[:, 3] > 8) & (deg[:, 3] < 70)).all()), deg
     # a pure function of (seed, step, rank)
-    assert torch.equal(cands, task.candidates(model, batch, 0, 0))
-    assert not torch.equal(cands[:, 1:], task.candidates(model, batch, 1, 0)[:, 1:])
+    assert torch.equal(cands, task.candidates(model, batch, 0, 0)[0])
+    assert not torch.equal(cands[:, 1:], task.candidates(model, batch, 1, 0)[0][:, 1:])
 
 
 def test_loss_is_finite_and_reaches_the_encoder_and_the_error_head(example_objects):

@@ -114,25 +114,29 @@ class ScorerTask(SynthTask):
         if [k for k in missing if not k.startswith("net.error.")]:
             raise InvalidInputError(f"--init-weights {source} lacks encoder weights: {missing[:4]}.")
 
-    def candidates(self, model: ScorerModel, batch: SynthBatch, step: int, rank: int) -> torch.Tensor:
-        """``[N, CANDIDATES, 4, 4]`` candidate poses of the batch's objects (module docstring)."""
+    def candidates(self, model: ScorerModel, batch: SynthBatch, step: int, rank: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(poses [N, CANDIDATES, 4, 4], errors [N, CANDIDATES])``: the candidate poses of the batch's objects
+        (module docstring) and their ADD(-S) / diameter; a pure function of (seed, step, rank)."""
         gen = batch_generator(self.config.seed + 2, step, rank)
         T_gt = batch.T_gt.float()
         K = batch.K[batch.image_index.to(batch.K.device)].float()
         proxies = [model.meshes[i] for i in batch.object_ids]
-        points, diameter, symmetric = (x.cpu() for x in self.pose_targets(batch, step, rank))
+        points, diameter, symmetric = self.pose_targets(batch, step, rank)
 
         def error_rel(poses: torch.Tensor) -> torch.Tensor:  # [N, M, 4, 4] -> [N, M]
             M = poses.shape[1]
-            err = point_matching_error(poses.reshape(-1, 4, 4), T_gt.cpu().repeat_interleave(M, 0),
-                                       points.repeat_interleave(M, 0), symmetric.repeat_interleave(M, 0))
-            return err.view(-1, M) / diameter[:, None]
+            err = point_matching_error(poses.reshape(-1, 4, 4), T_gt.repeat_interleave(M, 0).to(poses),
+                                       points.repeat_interleave(M, 0).to(poses),
+                                       symmetric.repeat_interleave(M, 0).to(poses.device))
+            return err.view(-1, M) / diameter[:, None].to(poses)
 
         hard = mine_hard_negatives(proxies, T_gt.cpu(), K.cpu(), MINED_ROTATIONS, gen,
                                    error_rel=error_rel).to(T_gt.device)
         hard = perturb_poses(hard, _SMALL, gen)
-        return torch.stack([batch.T_init.float(), perturb_poses(T_gt, _SMALL, gen), perturb_poses(T_gt, _MEDIUM, gen),
-                            hard], dim=1)
+        poses = torch.stack([batch.T_init.float(), perturb_poses(T_gt, _SMALL, gen),
+                             perturb_poses(T_gt, _MEDIUM, gen), hard], dim=1)
+        return poses, error_rel(poses)
 
     def loss(self, model: ScorerModel, batch: SynthBatch, step: int, rank: int, amp: bool
              ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -141,10 +145,9 @@ class ScorerTask(SynthTask):
         ids = batch.object_ids
         N = len(ids)
         K = batch.K[batch.image_index.to(dev)].float()
-        points, diameter, symmetric = self.pose_targets(batch, step, rank)
-        cands = self.candidates(model, batch, step, rank).reshape(N * C, 4, 4)
+        cands, err = self.candidates(model, batch, step, rank)
+        cands, err = cands.reshape(N * C, 4, 4), err.reshape(N * C)
         rep = lambda x: x.repeat_interleave(C, 0)  # noqa: E731
-        err = point_matching_error(cands, rep(batch.T_gt.float()), rep(points), rep(symmetric)) / rep(diameter)
         target = err.clamp_min(self.config.model.error_floor_rel).log()
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
             pred = model(batch.images, rep(K), [i for i in ids for _ in range(C)], cands,
