@@ -179,3 +179,26 @@ def test_a_real_scorer_ranks_the_hypotheses_end_to_end(example_model, two):
     best = cands.predicted_errors.argmin(1)
     for m in range(2):
         _same(out.poses[m], cands.poses[m, int(best[m])])
+
+
+def test_with_a_scorer_refine_does_not_compute_outline_scores(example_model, two, monkeypatch):
+    objs = {1: example_model}
+    H = 3
+    errors = [0.4, 0.1, 0.3, 0.2, 0.5, 0.05]
+    refiner = MultiHypothesisRefiner(_Statuses(objs, [OK] * (2 * H)), hypotheses=H, crop_size=32,
+                                     scorer=_FixedScorer(objs, errors))
+    full = refiner.candidates(RefineBatch(**two), 1)  # asked for: both rankings
+    assert full.outline_scores.shape == (2, H) and full.predicted_errors.shape == (2, H)
+    assert refiner.candidates(RefineBatch(**two), 1, outline=False).outline_scores is None
+
+    def fail(*args, **kwargs):
+        raise AssertionError("outline scores computed though the scorer ranks")
+
+    monkeypatch.setattr(MultiHypothesisRefiner, "_outline_scores", fail)
+    out = _refine(refiner, two)
+    _same(out.poses[0], full.poses[0, 1])
+    _same(out.poses[1], full.poses[1, 2])
+    # without a scorer the outline is the ranking and is always computed
+    plain = MultiHypothesisRefiner(_Statuses(objs, [OK] * (2 * H)), hypotheses=H, crop_size=32)
+    with pytest.raises(AssertionError, match="outline scores computed"):
+        plain.candidates(RefineBatch(**two), 1, outline=False)

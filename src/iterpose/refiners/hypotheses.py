@@ -63,12 +63,13 @@ class HypothesisCandidates:
 
     Attributes:
         output: the wrapped refiner's :class:`RefineOutput` over the ``M H`` starts (hypothesis 0 of each object
-            is its initial pose). outline_scores: ``[M, H]`` :func:`contour_alignment` of the refined poses.
+            is its initial pose). outline_scores: ``[M, H]`` :func:`contour_alignment` of the refined poses (None
+            when a scorer ranked and they were not asked for).
         hypotheses: H. predicted_errors: ``[M, H]`` the scorer's predicted ADD(-S) / diameter (None without one).
     """
 
     output: RefineOutput
-    outline_scores: torch.Tensor
+    outline_scores: torch.Tensor | None
     hypotheses: int
     predicted_errors: torch.Tensor | None = None
 
@@ -138,12 +139,12 @@ class MultiHypothesisRefiner(Refiner):
     def default_iterations(self) -> int:
         return self.refiner.default_iterations
 
-    def candidates(self, batch: RefineBatch, iterations: int) -> HypothesisCandidates:
+    def candidates(self, batch: RefineBatch, iterations: int, outline: bool = True) -> HypothesisCandidates:
         """Every hypothesis of every object refined and scored (what :meth:`refine` chooses from).
 
         Args:
             batch: checked inputs (:class:`RefineBatch`, valid initial poses only). iterations: the wrapped
-                refiner's.
+                refiner's. outline: also the outline scores when a scorer ranks (they are the ranking without one).
         """
         M, H = batch.init_poses.shape[0], self.hypotheses
         T0 = batch.init_poses
@@ -155,7 +156,9 @@ class MultiHypothesisRefiner(Refiner):
         out = self.refiner.refine(batch.images.repeat_interleave(H, 0), batch.K.repeat_interleave(H, 0),
                                   batch.object_ids.repeat_interleave(H), starts,
                                   batch.image_index.repeat_interleave(H) * H + copy, iterations=iterations)
-        outline = self._outline_scores(batch, out.poses.to(torch.float32))
+        outline_scores = None
+        if outline or self.scorer is None:
+            outline_scores = self._outline_scores(batch, out.poses.to(torch.float32))
         predicted = None
         if self.scorer is not None:
             K = batch.K[batch.image_index.to(batch.K.device)].float()
@@ -163,11 +166,12 @@ class MultiHypothesisRefiner(Refiner):
                 batch.images, K.repeat_interleave(H, 0), [int(i) for i in batch.object_ids.repeat_interleave(H)],
                 out.poses.to(torch.float32), batch.image_index.repeat_interleave(H), T0.repeat_interleave(H, 0)
             ).cpu().view(M, H)
-        return HypothesisCandidates(output=out, outline_scores=outline, hypotheses=H, predicted_errors=predicted)
+        return HypothesisCandidates(output=out, outline_scores=outline_scores, hypotheses=H,
+                                    predicted_errors=predicted)
 
     def _refine(self, batch: RefineBatch, iterations: int) -> RefineOutput:
         t0 = time.perf_counter()
-        cands = self.candidates(batch, iterations)
+        cands = self.candidates(batch, iterations, outline=False)
         out, H = cands.output, self.hypotheses
         M = batch.init_poses.shape[0]
         status = cands.status
