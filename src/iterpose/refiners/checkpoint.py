@@ -28,8 +28,8 @@ from iterpose.errors import DataFormatError, InvalidInputError, MissingFileError
 from iterpose.refiners.proxy_mesh import ProxyMesh
 
 __all__ = ["FORMAT_VERSION", "mesh_sha256", "object_registry", "save_checkpoint_atomic", "read_refiner_checkpoint",
-           "check_registry", "render_meshes_to_dict", "render_meshes_from_dict", "learned_checkpoint_parts",
-           "load_state_strict"]
+           "check_registry", "render_meshes_to_dict", "weights_dict", "render_meshes_from_dict",
+           "learned_checkpoint_parts", "load_state_strict"]
 
 FORMAT_VERSION = 1
 _REQUIRED = ("format_version", "method", "config", "state_dict", "objects", "meshes")
@@ -49,6 +49,14 @@ def object_registry(objects: Mapping[int, object]) -> list[dict]:
     """The registry entries of ``{obj_id: ObjectModel}``, sorted by id."""
     return [{"obj_id": int(k), "name": str(m.name), "mesh_sha256": mesh_sha256(m), "diameter_m": float(m.diameter_m)}
             for k, m in sorted(objects.items())]
+
+
+def weights_dict(method: str, config, net, registry: list[dict]) -> dict:
+    """The weights-file dict of a learned model (``net``: a module with ``.meshes``; ``config``: its config
+    dataclass with ``to_dict``): what :func:`read_refiner_checkpoint` reads back."""
+    return {"format_version": FORMAT_VERSION, "method": method, "config": config.to_dict(),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+            "objects": registry, "meshes": render_meshes_to_dict(net.meshes)}
 
 
 def save_checkpoint_atomic(obj: dict, path: str | Path) -> None:

@@ -13,8 +13,7 @@ from torch import nn
 
 from iterpose.geometry import rotation_angle
 from iterpose.refiners.base import Refiner
-from iterpose.refiners.checkpoint import (FORMAT_VERSION, learned_checkpoint_parts, load_state_strict,
-                                         render_meshes_to_dict)
+from iterpose.refiners.checkpoint import learned_checkpoint_parts, load_state_strict, weights_dict
 
 __all__ = ["LearnedRefiner", "diverged"]
 
@@ -61,9 +60,7 @@ class LearnedRefiner(Refiner):
 
     def checkpoint(self, registry: list[dict]) -> dict:
         """The weights-file dict of this refiner (see :mod:`iterpose.refiners.checkpoint`)."""
-        return {"format_version": FORMAT_VERSION, "method": self.method, "config": self.config.to_dict(),
-                "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
-                "objects": registry, "meshes": render_meshes_to_dict(self.net.meshes)}
+        return weights_dict(self.method, self.config, self.net, registry)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, source: str, objects: Mapping[int, object] | None = None

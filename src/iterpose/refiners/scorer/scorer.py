@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from iterpose.errors import InvalidInputError
-from iterpose.refiners.checkpoint import (FORMAT_VERSION, learned_checkpoint_parts, load_state_strict,
-                                         read_refiner_checkpoint, render_meshes_to_dict)
+from iterpose.refiners.checkpoint import (learned_checkpoint_parts, load_state_strict, read_refiner_checkpoint,
+                                         weights_dict)
 from iterpose.refiners.scorer.config import ScorerConfig
 from iterpose.refiners.scorer.model import ScorerModel
 
@@ -53,9 +53,7 @@ class PoseScorer:
 
     def checkpoint(self, registry: list[dict]) -> dict:
         """The weights-file dict of this scorer."""
-        return {"format_version": FORMAT_VERSION, "method": self.method, "config": self.config.to_dict(),
-                "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
-                "objects": registry, "meshes": render_meshes_to_dict(self.net.meshes)}
+        return weights_dict(self.method, self.config, self.net, registry)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, source: str, objects: Mapping[int, object] | None = None) -> "PoseScorer":
