@@ -121,15 +121,15 @@ def generate_prepared(meshes: Sequence[MeshArrays], config: SynthConfig, rng: np
         clutter = attempt < config.max_tries
         instances = layout(meshes, config, rng, clutter)
         n = sum(inst.target_index >= 0 for inst in instances)
-        light, ambient, diffuse = _random_light(config, rng)
-        ren = render_instances(instances, n, config, light, ambient, diffuse)
+        shading = _random_light(config, rng)
+        ren = render_instances(instances, n, config, *shading)
         vis = _Visibility.of(ren, n)
         if (vis.visib_fract >= config.min_visib_fract).all():
             break
         if not clutter and n > 1:  # targets hide each other: keep the most visible one only
             instances = [instances[int(np.argmax(vis.visib_fract))]]
             n = 1
-            ren = render_instances(instances, 1, config, light, ambient, diffuse)
+            ren = render_instances(instances, 1, config, *shading)
             vis = _Visibility.of(ren, 1)
     img = _background(config, rng)
     on = ren.instance >= 0
@@ -154,13 +154,16 @@ def generate_prepared(meshes: Sequence[MeshArrays], config: SynthConfig, rng: np
     )
 
 
-def _random_light(config: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
-    """``(light [3] unit direction towards the scene, ambient, diffuse)``: the light within ``light_max_angle_deg``
-    of the viewing direction."""
+def _random_light(config: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarray, float, float, float, float]:
+    """``(light [3] unit direction from the scene towards the light, ambient, diffuse, specular, shininess)``: the
+    light within ``light_max_angle_deg`` of the viewing direction."""
     theta = math.radians(rng.uniform(0.0, config.light_max_angle_deg))
     phi = rng.uniform(0.0, 2 * np.pi)
     light = np.array([math.sin(theta) * math.cos(phi), math.sin(theta) * math.sin(phi), -math.cos(theta)])
-    return light, rng.uniform(*config.ambient), rng.uniform(*config.diffuse)
+    ambient, diffuse = rng.uniform(*config.ambient), rng.uniform(*config.diffuse)
+    if config.specular[1] == 0:  # no draw: scenes of matte configs stay bit-identical to older versions
+        return light, ambient, diffuse, 0.0, 1.0
+    return light, ambient, diffuse, rng.uniform(*config.specular), rng.uniform(*config.shininess)
 
 
 @dataclass(frozen=True, eq=False)

@@ -59,6 +59,9 @@ class SynthConfig:
         distractors: (min, max) random primitive meshes (boxes, ellipsoids, random colours) anywhere in view.
         distractor_size_m: (min, max) half-extent of a distractor along each axis, metres.
         occluders: (min, max) primitives placed between the camera and a random target, partly covering it.
+        object_distractors: (min, max) extra copies of the object models, recoloured (channels shuffled and blended
+            with a random colour), anywhere in view at the targets' distances: clutter with the size, shape and
+            surface detail of real objects, which primitives lack. Not targets.
         max_sphere_overlap: bounding spheres of two meshes may overlap by at most this fraction of the sum of their
             radii (0 = disjoint spheres).
         min_visib_fract: every target must be at least this visible (visible / full silhouette pixels).
@@ -67,6 +70,8 @@ class SynthConfig:
             ``objects_per_image[0]``: rare unless the image is crowded).
         light_max_angle_deg: the light comes from within this angle of the camera's viewing direction.
         ambient, diffuse: (min, max) of the ambient and diffuse weights of the Lambert shading.
+        specular: (min, max) strength of a white Phong highlight added to the shading (0: matte, the default).
+        shininess: (min, max) Phong exponent of that highlight (larger: smaller, sharper highlights).
         background: "procedural" (colour field + shapes + noise), "clutter" (that plus textured patches, lines and
             black-and-white blocks: closer to real scenes), "photo" (clutter toned like an indoor photograph:
             muted, darker, grainy, slightly defocused) or a folder of the user's images (random crops).
@@ -90,12 +95,15 @@ class SynthConfig:
     distractors: tuple[int, int] = (0, 3)
     distractor_size_m: _Range = (0.02, 0.06)
     occluders: tuple[int, int] = (0, 1)
+    object_distractors: tuple[int, int] = (0, 0)
     max_sphere_overlap: float = 0.2
     min_visib_fract: float = 0.3
     max_tries: int = 10
     light_max_angle_deg: float = 60.0
     ambient: _Range = (0.3, 0.7)
     diffuse: _Range = (0.3, 0.7)
+    specular: _Range = (0.0, 0.0)
+    shininess: _Range = (4.0, 32.0)
     background: str = "procedural"
     noise_std: _Range = (0.0, 0.02)
     blur_prob: float = 0.3
@@ -127,6 +135,7 @@ class SynthConfig:
         _check_range("distractors", self.distractors, 0, 1000, integer=True)
         _check_range("distractor_size_m", self.distractor_size_m, 1e-3, 10.0)
         _check_range("occluders", self.occluders, 0, 1000, integer=True)
+        _check_range("object_distractors", self.object_distractors, 0, 1000, integer=True)
         for name, lo, hi in (("max_sphere_overlap", 0.0, 1.0), ("min_visib_fract", 0.0, 1.0),
                              ("blur_prob", 0.0, 1.0), ("light_max_angle_deg", 0.0, 90.0)):
             v = getattr(self, name)
@@ -136,6 +145,8 @@ class SynthConfig:
             raise InvalidInputError(f"SynthConfig.max_tries: expected an int >= 1, got {self.max_tries!r}")
         _check_range("ambient", self.ambient, 0.0, 2.0)
         _check_range("diffuse", self.diffuse, 0.0, 2.0)
+        _check_range("specular", self.specular, 0.0, 2.0)
+        _check_range("shininess", self.shininess, 1.0, 1000.0)
         _check_range("noise_std", self.noise_std, 0.0, 1.0)
         _check_range("blur_sigma_px", self.blur_sigma_px, 0.0, 50.0)
         _check_range("gain", self.gain, 0.0, 10.0)

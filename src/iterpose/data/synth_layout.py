@@ -2,11 +2,13 @@
 
 Targets: camera depth ``z ~ U(distance_m)``, the projection of the bounding-box centre uniform in the image minus
 ``margin_px``, a random view direction and roll; bounding spheres overlap by at most ``max_sphere_overlap``.
-Distractors anywhere in view; occluders between the camera and a random target.
+Distractors (primitives, and with ``object_distractors`` recoloured copies of the object models) anywhere in view;
+occluders between the camera and a random target.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +93,8 @@ def layout(meshes: Sequence[MeshArrays], config: SynthConfig, rng: np.random.Gen
     if not clutter:
         return targets
     distractors = _place_distractors(config, rng, placed)
+    if config.object_distractors[1] > 0:  # no draw otherwise: scenes of older configs stay bit-identical
+        distractors += _place_object_distractors(meshes, config, rng, placed)
     return targets + distractors + _place_occluders(targets, config, rng, placed)
 
 
@@ -139,6 +143,33 @@ def _place_distractors(config: SynthConfig, rng: np.random.Generator, placed: li
             if _fits(T[:3, 3], prim.radius, placed, config.max_sphere_overlap):
                 placed.append((T[:3, 3], prim.radius))
                 out.append(Instance(prim, T, -1))
+                break
+    return out
+
+
+def recoloured(mesh: MeshArrays, rng: np.random.Generator) -> MeshArrays:
+    """``mesh`` as a distractor (``obj_id`` -1) with its colours' channels shuffled and blended with a random
+    colour by 30-80 %: the shape and the shading detail of a real object, not the look of a target."""
+    alpha = rng.uniform(0.3, 0.8)
+    colors = (1.0 - alpha) * mesh.colors[:, rng.permutation(3)] + alpha * rng.uniform(0.0, 1.0, 3)
+    return dataclasses.replace(mesh, colors=colors.astype(np.float32), obj_id=-1)
+
+
+def _place_object_distractors(meshes: Sequence[MeshArrays], config: SynthConfig, rng: np.random.Generator,
+                              placed: list[tuple[np.ndarray, float]]) -> list[Instance]:
+    K = config.K_matrix
+    H, W = config.height, config.width
+    upper = config.viewpoint == "upper_hemisphere"
+    out: list[Instance] = []
+    for _ in range(int(rng.integers(config.object_distractors[0], config.object_distractors[1] + 1))):
+        mesh = recoloured(meshes[int(rng.integers(len(meshes)))], rng)
+        for _ in range(DISTRACTOR_PLACEMENT_TRIES):
+            u, v = rng.uniform(-0.5, W - 0.5), rng.uniform(-0.5, H - 0.5)
+            T = _f32(_pose_at(mesh, _view_rotation(rng, upper), K, u, v, rng.uniform(*config.distance_m)))
+            centre = T[:3, :3] @ mesh.center + T[:3, 3]
+            if _fits(centre, mesh.radius, placed, config.max_sphere_overlap):
+                placed.append((centre, mesh.radius))
+                out.append(Instance(mesh, T, -1))
                 break
     return out
 

@@ -21,7 +21,7 @@ from iterpose.data.synth_config import SynthConfig
 from iterpose.data.synth_layout import Instance
 from iterpose.render import rasterize
 
-__all__ = ["Rendered", "render_instances", "interpolate_colors", "bbox_xywh"]
+__all__ = ["Rendered", "render_instances", "vertex_shading", "interpolate_colors", "bbox_xywh"]
 
 @numba.njit(cache=True, nogil=True)
 def _interp_kernel(face_id, verts, faces, colors, fx, fy, cx, cy, x0, y0, out):  # pragma: no cover - compiled
@@ -144,11 +144,33 @@ def _window(vc: np.ndarray, K: np.ndarray, H: int, W: int, corners: np.ndarray |
 
 
 
+def vertex_shading(vc: np.ndarray, nc: np.ndarray, colors: np.ndarray, light: np.ndarray, ambient: float,
+                   diffuse: float, specular: float = 0.0, shininess: float = 16.0) -> np.ndarray:
+    """Shaded vertex colours ``[V, 3]`` float32 in 0..1: ``colors x (ambient + diffuse |n.l|)`` plus, with
+    ``specular > 0``, a white Phong highlight ``specular x max(0, r.v)^shininess``.
+
+    ``vc [V, 3]`` camera-frame vertices (metres), ``nc [V, 3]`` their unit normals (either orientation: each is
+    turned towards the camera), ``light [3]`` the unit direction from the scene towards the light."""
+    light = light.astype(np.float32)
+    n_dot_l = nc @ light
+    shade = np.float32(ambient) + np.float32(diffuse) * np.abs(n_dot_l)
+    out = colors * shade[:, None]
+    if specular > 0:
+        view = -vc / np.linalg.norm(vc, axis=1, keepdims=True)
+        n = np.where((np.sum(nc * view, axis=1) < 0)[:, None], -nc, nc)
+        n_dot_l = n @ light
+        reflected = 2.0 * n_dot_l[:, None] * n - light
+        r_dot_v = np.clip(np.sum(reflected * view, axis=1), 0.0, 1.0) * (n_dot_l > 0)
+        out = out + (np.float32(specular) * r_dot_v ** np.float32(shininess))[:, None]
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
 def render_instances(instances: list[Instance], n_targets: int, config: SynthConfig, light: np.ndarray,
-                     ambient: float, diffuse: float) -> Rendered:
+                     ambient: float, diffuse: float, specular: float = 0.0, shininess: float = 16.0) -> Rendered:
     """Rasterise each instance alone in its projected window (so every face is set up once) and composite the
     windows by depth: the same face ids and depths as one z-buffer of all meshes (depth ties go to the earlier
-    instance, as they go to the smaller face id there), plus each target's full mask for free."""
+    instance, as they go to the smaller face id there), plus each target's full mask for free. Shading:
+    :func:`vertex_shading`."""
     H, W = config.height, config.width
     K = config.K_matrix
     K_t = torch.from_numpy(K)
@@ -184,8 +206,7 @@ def render_instances(instances: list[Instance], n_targets: int, config: SynthCon
         if not mine.any():
             continue
         mesh = instances[idx].mesh
-        shade = np.float32(ambient) + np.float32(diffuse) * np.abs(nc @ light.astype(np.float32))
-        cols = np.clip(mesh.colors * shade[:, None], 0.0, 1.0)
+        cols = vertex_shading(vc, nc, mesh.colors, light, ambient, diffuse, specular, shininess)
         c = interpolate_colors(np.where(mine, fid, -1), vc, mesh.faces, cols, K, (x0, y0))
         cw = color[y0:y1 + 1, x0:x1 + 1]
         cw[mine] = c[mine]

@@ -1,0 +1,149 @@
+"""Is it the objects' appearance? The real LM-O dev images with every annotated object repainted by the training
+renderer (vertex colours, Lambert shading) at its ground-truth pose, refined from the same perturbed starts as the
+untouched images.
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/probe_appearance_gap.py --method deepim --weights weights/lmo-deepim.pt \
+        [--levels 2.5 15] [--every 4] [--threads 2] [--tag T]
+
+Everything but the annotated objects' pixels stays real: background, clutter, lighting of the rest, unannotated
+objects (an unannotated object in front of a target is painted over, since the dataset has no depth or masks:
+those targets become less occluded). A third variant, "backdrop", keeps the annotated objects' real pixels inside
+their rendered ground-truth masks and puts a training background (``clutter``) everywhere else. If a refiner that makes near-correct poses worse on the real images keeps them
+on the repainted ones, what it fails on is how real objects look (colours, shading, specularities), not the scene.
+Also prints, per object, the ratio of the real image's mean colour to the render's inside the rendered mask.
+Reads ../shared/data/lmo (exits with a message when absent); writes
+``benchmarks/results/appearance_gap[_<tag>].json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_basin_real import ground_truth_table, perturbed_table  # noqa: E402
+from bench_refine_lmo import _report, lmo_root  # noqa: E402
+
+import iterpose  # noqa: E402
+from iterpose.cli._common import apply_threads  # noqa: E402
+from iterpose.data import BopDataset  # noqa: E402
+from iterpose.data.backgrounds import clutter_background  # noqa: E402
+from iterpose.data.bop import gt_T_co  # noqa: E402
+from iterpose.data.synth_config import SynthConfig  # noqa: E402
+from iterpose.data.synth_layout import Instance  # noqa: E402
+from iterpose.data.synth_meshes import mesh_arrays  # noqa: E402
+from iterpose.data.synth_render import render_instances  # noqa: E402
+from iterpose.refiners import make_refiner  # noqa: E402
+from iterpose.refiners.dataset_refine import refine_results  # noqa: E402
+from iterpose.refiners.registry import CASCADES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Light of the repainting: from the camera, mid ambient and diffuse weights of the training renders' ranges.
+LIGHT = np.array([0.0, 0.0, -1.0])
+AMBIENT, DIFFUSE = 0.5, 0.5
+
+
+class RepaintedDataset:
+    """A BOP dataset (wrapped: ``BopDataset`` is read-only) whose RGB images have every annotated object repainted
+    at its ground-truth pose (``mode="repaint"``), or keep the annotated objects' real pixels (inside their rendered
+    ground-truth masks) and replace everything else by a training background (``mode="backdrop"``)."""
+
+    def __init__(self, dataset: BopDataset, meshes: dict, mode: str = "repaint"):
+        self._dataset = dataset
+        self._meshes = meshes
+        self._mode = mode
+        self.color_ratios: dict[int, list] = {}
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+    def render_gt(self, scene_id: int, im_id: int):
+        """The training renderer's image of the annotated objects of one image (:class:`Rendered`)."""
+        insts = self.scene_gt(scene_id)[im_id]
+        K = self.camera_K(scene_id, im_id).copy()
+        K[:2, 2] -= 0.5  # BOP pixel centres -> the renderer's OpenCV convention (refine_results does the same)
+        w, h = self.image_size
+        config = SynthConfig(height=h, width=w, K=tuple(float(v) for v in K.ravel()))
+        placed = [Instance(self._meshes[g.obj_id], gt_T_co(g), i) for i, g in enumerate(insts)]
+        return render_instances(placed, len(placed), config, LIGHT, AMBIENT, DIFFUSE), insts
+
+    def load_rgb(self, scene_id: int, im_id: int) -> np.ndarray:
+        rgb = self._dataset.load_rgb(scene_id, im_id)
+        ren, insts = self.render_gt(scene_id, im_id)
+        out = rgb.astype(np.float32) / 255.0
+        for i, g in enumerate(insts):
+            mine = ren.instance == i
+            if mine.sum() > 50:
+                self.color_ratios.setdefault(g.obj_id, []).append(out[mine].mean(0) / np.maximum(
+                    ren.color[mine].mean(0), 1e-3))
+        covered = ren.instance >= 0
+        if self._mode == "repaint":
+            out[covered] = ren.color[covered]
+        else:
+            h, w = out.shape[:2]
+            backdrop = clutter_background(h, w, np.random.default_rng(scene_id * 100_000 + im_id))
+            out[~covered] = backdrop[~covered]
+        return np.round(out * 255.0).clip(0, 255).astype(np.uint8)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--method", default="deepim")
+    p.add_argument("--weights", nargs="*", default=["deepim=weights/lmo-deepim.pt"])
+    p.add_argument("--levels", nargs="+", type=float, default=[2.5, 15.0])
+    p.add_argument("--every", type=int, default=4, help="keep every k-th image")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--tag", default="")
+    args = p.parse_args()
+    apply_threads(args.threads)
+    lmo = lmo_root()
+    if lmo is None:
+        return 0
+    objects = iterpose.load_objects(lmo / "models")
+    weights = dict(w.split("=", 1) for w in args.weights)
+    files = [Path(weights[s]) for s in CASCADES.get(args.method, (args.method,)) if s in weights]
+    refiner = make_refiner(args.method, objects, weights=files or None)
+    meshes = {i: mesh_arrays(m) for i, m in objects.items()}
+    datasets = {"real": BopDataset(lmo), "repainted": RepaintedDataset(BopDataset(lmo), meshes),
+                "backdrop": RepaintedDataset(BopDataset(lmo), meshes, mode="backdrop")}
+    real = datasets["real"]
+    im_ids = set(real.image_ids(real.scene_ids[0])[::args.every])
+    gt = ground_truth_table(real, im_ids)
+    results = {"method": args.method, "weights": weights, "every": args.every, "seed": args.seed,
+               "torch_threads": torch.get_num_threads(), "levels": {}}
+    for li, level in enumerate(args.levels):
+        init = perturbed_table(gt, level, args.seed + li)
+        before = _report(real, init, im_ids)
+        entry = {"n_targets": before["n_targets"], "before": before["recall"]["ad_0.1d"]}
+        for name, ds in datasets.items():
+            t0 = time.perf_counter()
+            after = _report(real, refine_results(ds, init, refiner, progress=False).table, im_ids)
+            entry[name] = {"ad_0.1d": after["recall"]["ad_0.1d"], "proj_5px": after["recall"]["proj_5px"],
+                           "per_object_ad_0.1d": {o: v["ad_0.1d"] for o, v in after["per_object"].items()},
+                           "wall_s": time.perf_counter() - t0}
+            print(f"{args.method} on {name:>9} images, noise {level:>4}°: ADD(-S)@0.1d {entry['before']:.3f} -> "
+                  f"{after['recall']['ad_0.1d']:.3f}", flush=True)
+        results["levels"][str(level)] = entry
+    ratios = datasets["repainted"].color_ratios
+    results["real_over_render_rgb"] = {o: np.median(np.stack(r), 0).round(3).tolist() for o, r in sorted(ratios.items())}
+    for o, r in results["real_over_render_rgb"].items():
+        print(f"object {o}: real / rendered mean colour (R, G, B) = {r}")
+    suffix = f"_{args.tag}" if args.tag else ""
+    out = ROOT / "benchmarks" / "results" / f"appearance_gap{suffix}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
