@@ -68,3 +68,20 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     err = _one_line_error(capsys, ["synth", "--objects", "example", "--out", str(tmp_path / "o"), "--images", "1",
                                    *SMALL, "--distance", "2", "1"])
     assert "SynthConfig.distance_m" in err
+    err = _one_line_error(capsys, ["synth", "--objects", "example", "--out", str(tmp_path / "o"), "--images", "1",
+                                   *SMALL, "--specular", "0.5", "0.1"])
+    assert "SynthConfig.specular" in err
+
+
+def test_realism_options_reach_the_images(tmp_path, capsys):
+    """--object-distractors and --specular change the pictures, not the ground truth of the targets."""
+    plain, rich = tmp_path / "plain", tmp_path / "rich"
+    common = ["--objects", "example", "--images", "2", "--seed", "3", "--objects-per-image", "1", "1",
+              "--distractors", "0", "0", "--occluders", "0", "0", *SMALL]
+    assert main(["synth", "--out", str(plain), *common]) == 0
+    assert main(["synth", "--out", str(rich), *common, "--object-distractors", "2", "2", "--specular", "0.4", "0.4"]) == 0
+    assert main(["check", str(rich)]) == 0
+    capsys.readouterr()
+    a, b = BopDataset(plain), BopDataset(rich)
+    assert a.scene_gt(0)[0][0].R.tolist() == b.scene_gt(0)[0][0].R.tolist()
+    assert (a.load_rgb(0, 0) != b.load_rgb(0, 0)).any()

@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         fields["distractors"] = tuple(args.distractors)
     if args.occluders is not None:
         fields["occluders"] = tuple(args.occluders)
+    if args.object_distractors is not None:
+        fields["object_distractors"] = tuple(args.object_distractors)
+    if args.specular is not None:
+        fields["specular"] = tuple(args.specular)
     if args.background is not None:
         fields["background"] = args.background
     config = dataclasses.replace(SynthConfig(), **fields)
@@ -98,6 +102,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="random distractor shapes per image (default 0 3)")
     p.add_argument("--occluders", type=int, nargs=2, metavar=("MIN", "MAX"), default=None,
                    help="occluding shapes per image (default 0 1)")
+    p.add_argument("--object-distractors", type=int, nargs=2, metavar=("MIN", "MAX"), default=None,
+                   help="recoloured copies of the models as clutter, per image (default 0 0)")
+    p.add_argument("--specular", type=float, nargs=2, metavar=("MIN", "MAX"), default=None,
+                   help="strength of a white highlight on every mesh (default 0 0: matte)")
     p.add_argument("--viewpoint", choices=("uniform", "upper_hemisphere"), default="uniform",
                    help="viewpoint distribution (default uniform)")
     p.add_argument("--background", default=None,
