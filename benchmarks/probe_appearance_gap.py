@@ -10,7 +10,9 @@ Usage::
 Everything but the annotated objects' pixels stays real: background, clutter, lighting of the rest, unannotated
 objects (an unannotated object in front of a target is painted over, since the dataset has no depth or masks:
 those targets become less occluded). A third variant, "backdrop", keeps the annotated objects' real pixels inside
-their rendered ground-truth masks and puts a training background (``clutter``) everywhere else. If a refiner that makes near-correct poses worse on the real images keeps them
+their rendered ground-truth masks and puts a training background (``clutter``) everywhere else; ``--ring PX``
+adds backdrop variants that keep PX pixels of the real surroundings around each object as well (if the objects'
+real outlines are what the refiner misreads, the losses come back as the ring grows). If a refiner that makes near-correct poses worse on the real images keeps them
 on the repainted ones, what it fails on is how real objects look (colours, shading, specularities), not the scene.
 Splits the results by the targets' visibility (ADD(-S) pass rate and mean signed depth error per bin of BOP's
 ``visib_fract``, over every ground-truth instance). Also prints, per object, the ratio of the real image's mean colour to the render's inside the rendered mask.
@@ -26,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -58,10 +61,11 @@ class RepaintedDataset:
     at its ground-truth pose (``mode="repaint"``), or keep the annotated objects' real pixels (inside their rendered
     ground-truth masks) and replace everything else by a training background (``mode="backdrop"``)."""
 
-    def __init__(self, dataset: BopDataset, meshes: dict, mode: str = "repaint"):
+    def __init__(self, dataset: BopDataset, meshes: dict, mode: str = "repaint", ring_px: int = 0):
         self._dataset = dataset
         self._meshes = meshes
         self._mode = mode
+        self._ring_px = ring_px
         self.color_ratios: dict[int, list] = {}
 
     def __getattr__(self, name):
@@ -92,6 +96,9 @@ class RepaintedDataset:
         else:
             h, w = out.shape[:2]
             backdrop = clutter_background(h, w, np.random.default_rng(scene_id * 100_000 + im_id))
+            if self._ring_px > 0:  # keep a ring of real surroundings around each object
+                size = 2 * self._ring_px + 1
+                covered = cv2.dilate(covered.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
             out[~covered] = backdrop[~covered]
         return np.round(out * 255.0).clip(0, 255).astype(np.uint8)
 
@@ -135,6 +142,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--tag", default="")
+    p.add_argument("--ring", type=int, nargs="*", default=[],
+                   help="also 'backdrop' variants that keep this many pixels of real surroundings around the objects")
     args = p.parse_args()
     apply_threads(args.threads)
     lmo = lmo_root()
@@ -147,6 +156,8 @@ def main() -> int:
     meshes = {i: mesh_arrays(m) for i, m in objects.items()}
     datasets = {"real": BopDataset(lmo), "repainted": RepaintedDataset(BopDataset(lmo), meshes),
                 "backdrop": RepaintedDataset(BopDataset(lmo), meshes, mode="backdrop")}
+    for px in args.ring:
+        datasets[f"backdrop+{px}px"] = RepaintedDataset(BopDataset(lmo), meshes, mode="backdrop", ring_px=px)
     real = datasets["real"]
     im_ids = set(real.image_ids(real.scene_ids[0])[::args.every])
     gt = ground_truth_table(real, im_ids)
@@ -164,7 +175,7 @@ def main() -> int:
                            "per_object_ad_0.1d": {o: v["ad_0.1d"] for o, v in after["per_object"].items()},
                            "by_visibility": by_visibility(real, gt, refined, objects),
                            "wall_s": time.perf_counter() - t0}
-            print(f"{args.method} on {name:>9} images, noise {level:>4}°: ADD(-S)@0.1d {entry['before']:.3f} -> "
+            print(f"{args.method} on {name:>13} images, noise {level:>4}°: ADD(-S)@0.1d {entry['before']:.3f} -> "
                   f"{after['recall']['ad_0.1d']:.3f}; by visibility " + ", ".join(
                       f"{b['visib_fract'][0]}-{b['visib_fract'][1]}: {b['ad_0.1d']:.2f} ({b['mean_depth_error_mm']:+.0f} mm)"
                       for b in entry[name]["by_visibility"]), flush=True)
