@@ -20,6 +20,12 @@ $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads
     --tag hyp7_scorer
 $PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $D --every 2 --threads 2 --scorer $S --tag scorer
 $PY benchmarks/bench_scorer_synth.py --weights $S --threads 2
+# what on a real image moves a near-correct pose: objects repainted / surroundings replaced (session 8)
+$PY benchmarks/probe_appearance_gap.py --weights deepim=$D --every 2 --threads 1 --tag deepim
+$PY benchmarks/probe_appearance_gap.py --weights deepim=$D --every 2 --levels 2.5 --ring 3 8 --threads 1 \
+    --tag deepim_ring
+$PY benchmarks/probe_appearance_gap.py --method rgb-lm --weights --every 2 --threads 1 --tag rgb-lm
+$PY benchmarks/probe_deepim_synthetic.py --backgrounds clutter --levels 2.5 --batches 12 --threads 1 --tag s8_2p5
 $PY benchmarks/table_lmo.py RGB-LM=benchmarks/results/rgb_lm_lmo.json RePOSE=benchmarks/results/repose_lmo.json \
     DeepIM=benchmarks/results/deepim_lmo.json DeepIM+RePOSE=benchmarks/results/deepim+repose_lmo.json \
     DeepIM+RGB-LM=benchmarks/results/deepim+rgb_lm_lmo.json "DeepIM x7=benchmarks/results/deepim_lmo_hyp7.json" \
@@ -33,6 +39,11 @@ $PY benchmarks/bench_basin_real.py --methods rgb-lm repose deepim deepim+rgb-lm 
     --weights repose=$R deepim=$D --threads 2
 $PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --weights deepim=$D --threads 2 \
     --previous benchmarks/results/basin_real.json --tag hyp7
+# ... ranked by the scorer (the 15-30 deg levels with seed 3: the same draws as the full run's levels 4-6)
+$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scorer $S --weights deepim=$D \
+    --levels 2.5 5 10 --threads 2 --previous benchmarks/results/basin_real_hyp7.json --tag hyp7_scorer
+$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scorer $S --weights deepim=$D \
+    --levels 15 20 30 --seed 3 --threads 2 --tag hyp7_scorer_15up
 # training curves of the run directories, where they exist
 for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 lmo-deepim-anneal:lmo_deepim_phase3 \
     lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim \

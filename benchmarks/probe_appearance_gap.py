@@ -1,23 +1,24 @@
-"""Is it the objects' appearance? The real LM-O dev images with every annotated object repainted by the training
-renderer (vertex colours, Lambert shading) at its ground-truth pose, refined from the same perturbed starts as the
-untouched images.
+"""Is it the objects' appearance or their surroundings? The real LM-O dev images changed in two ways, refined
+from the same perturbed ground-truth starts as the untouched images.
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/probe_appearance_gap.py --method deepim --weights weights/lmo-deepim.pt \
-        [--levels 2.5 15] [--every 4] [--threads 2] [--tag T]
+    PYTHONPATH=src python benchmarks/probe_appearance_gap.py --method deepim --weights deepim=weights/lmo-deepim.pt \
+        [--levels 2.5 15] [--every 4] [--ring PX ...] [--threads 2] [--tag T]
 
-Everything but the annotated objects' pixels stays real: background, clutter, lighting of the rest, unannotated
-objects (an unannotated object in front of a target is painted over, since the dataset has no depth or masks:
-those targets become less occluded). A third variant, "backdrop", keeps the annotated objects' real pixels inside
-their rendered ground-truth masks and puts a training background (``clutter``) everywhere else; ``--ring PX``
-adds backdrop variants that keep PX pixels of the real surroundings around each object as well (if the objects'
-real outlines are what the refiner misreads, the losses come back as the ring grows). If a refiner that makes near-correct poses worse on the real images keeps them
-on the repainted ones, what it fails on is how real objects look (colours, shading, specularities), not the scene.
-Splits the results by the targets' visibility (ADD(-S) pass rate and mean signed depth error per bin of BOP's
-``visib_fract``, over every ground-truth instance). Also prints, per object, the ratio of the real image's mean colour to the render's inside the rendered mask.
-Reads ../shared/data/lmo (exits with a message when absent); writes
-``benchmarks/results/appearance_gap[_<tag>].json``.
+- "repainted": every annotated object rendered over the photo at its ground-truth pose by the training renderer
+  (vertex colours, Lambert light from the camera); background, clutter and the rest of the lighting stay real.
+- "backdrop": the annotated objects' real pixels kept inside their rendered ground-truth masks, a training
+  background (``clutter``) everywhere else. ``--ring PX`` adds variants that keep PX pixels of the real surroundings
+  around each object too (which puts a false outline PX pixels out: how much the refiner reads the outline).
+
+The dataset has no depth or masks: in "repainted" an unannotated object in front of a target is painted over (that
+target becomes less occluded); in "backdrop" the part of it inside the target's mask stays. A refiner that keeps
+near-correct poses on one variant but not on the real images fails on what that variant made synthetic.
+Results are also split by the targets' visibility (ADD(-S) pass rate and mean signed depth error per bin of BOP's
+``visib_fract``, over every ground-truth instance), and the script prints, per object, the ratio of the real image's
+mean colour to the render's inside the rendered mask. Reads ../shared/data/lmo (exits with a message when absent);
+writes ``benchmarks/results/appearance_gap[_<tag>].json``.
 """
 
 from __future__ import annotations

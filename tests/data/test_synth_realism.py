@@ -97,9 +97,47 @@ def test_vertex_shading_lambert_and_highlight():
     assert vertex_shading(vc, nc, np.ones((3, 3), np.float32), light, 0.5, 0.7, specular=1.0).max() == 1.0
 
 
-@pytest.mark.parametrize("field, value", [("specular", (0.5, 0.2)), ("specular", (-0.1, 0.3)),
+@pytest.mark.parametrize("field, value", [("specular", (0.5, 0.2)), ("specular", (-0.1, 0.3)), ("shadow_prob", 1.5),
+                                          ("shadow_strength", (0.2, 1.5)), ("shadow_blur_px", (3.0, 1.0)),
                                           ("shininess", (0.0, 10.0)), ("object_distractors", (-1, 2)),
                                           ("object_distractors", (1.5, 2))])
 def test_bad_realism_settings_name_the_field(field, value):
     with pytest.raises(InvalidInputError, match=field):
         small_config(**{field: value})
+
+
+def test_cast_shadow_darkens_the_background_next_to_the_objects_only():
+    from iterpose.data.synth import cast_shadow
+
+    H, W = 60, 80
+    on = np.zeros((H, W), bool)
+    on[20:40, 30:50] = True
+    img = np.full((H, W, 3), 0.8, np.float32)
+    cfg = small_config(shadow_prob=1.0, shadow_offset_px=(6.0, 6.0), shadow_blur_px=(1.0, 1.0),
+                       shadow_strength=(0.5, 0.5))
+    out = cast_shadow(img, on, cfg, np.random.default_rng(0))
+    assert out.shape == img.shape and out.dtype == np.float32 and (out <= img + 1e-7).all()
+    assert out.min() == pytest.approx(0.8 * 0.5, abs=0.02)  # full strength inside the shifted silhouette
+    far = np.ones((H, W), bool)
+    far[8:52, 18:62] = False  # more than offset + 3 sigma from the silhouette
+    assert np.allclose(out[far], 0.8)
+    dark = out[..., 0] < 0.79
+    assert dark.sum() > 0.8 * on.sum()
+    ys, xs = np.nonzero(dark & ~on)
+    assert len(ys) > 0  # some of the shadow falls outside the objects, where it stays visible
+
+
+def test_shadows_reach_the_scenes_and_only_when_asked():
+    # no colour jitter, blur or noise: the images differ only by what the shadow does
+    plain = dict(objects_per_image=(1, 1), distractors=(0, 0), occluders=(0, 0), background="procedural",
+                 gain=(1.0, 1.0), bias=(0.0, 0.0), blur_prob=0.0, noise_std=(0.0, 0.0))
+    a = generate_scene(OBJECTS, small_config(**plain), scene_rng(4, 0))
+    b = generate_scene(OBJECTS, small_config(**plain, shadow_strength=(0.9, 0.9)), scene_rng(4, 0))
+    assert np.array_equal(a.rgb.numpy(), b.rgb.numpy())  # shadow settings unused while shadow_prob is 0
+    c = generate_scene(OBJECTS, small_config(**plain, shadow_prob=1.0), scene_rng(4, 0))
+    assert np.array_equal(a.T_co.numpy(), c.T_co.numpy())
+    on = (a.depth_m > 0).numpy()
+    before, after = a.rgb.float().numpy(), c.rgb.float().numpy()
+    assert np.array_equal(before[:, on], after[:, on])  # the object itself is untouched
+    assert (after[:, ~on] <= before[:, ~on] + 1e-6).all()  # the background only gets darker
+    assert (before - after)[:, ~on].sum(0).max() > 0.1  # and visibly so next to the object

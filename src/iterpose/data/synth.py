@@ -133,6 +133,8 @@ def generate_prepared(meshes: Sequence[MeshArrays], config: SynthConfig, rng: np
             vis = _Visibility.of(ren, 1)
     img = _background(config, rng)
     on = ren.instance >= 0
+    if config.shadow_prob > 0 and rng.random() < config.shadow_prob:  # no draw at 0: older scenes stay identical
+        img = cast_shadow(img, on, config, rng)
     img[on] = ren.color[on]
     img = _augment(img, config, rng)
     targets = instances[:n]
@@ -152,6 +154,22 @@ def generate_prepared(meshes: Sequence[MeshArrays], config: SynthConfig, rng: np
         bbox_obj=torch.tensor([bbox_xywh(m) for m in ren.mask_full], dtype=torch.int64).reshape(n, 4),
         bbox_visib=torch.tensor([bbox_xywh(m) for m in vis.mask_visible], dtype=torch.int64).reshape(n, 4),
     )
+
+
+def cast_shadow(img: np.ndarray, on: np.ndarray, config: SynthConfig, rng: np.random.Generator) -> np.ndarray:
+    """``img [H, W, 3]`` float32 darkened by the soft shadow of the silhouettes ``on [H, W]`` bool: shifted by
+    ``U(shadow_offset_px)`` pixels in a random direction, blurred (Gaussian sigma ``U(shadow_blur_px)``), scaled by
+    ``U(shadow_strength)``. The objects' own pixels are painted over afterwards."""
+    angle = rng.uniform(0.0, 2 * np.pi)
+    shift = rng.uniform(*config.shadow_offset_px)
+    sigma = rng.uniform(*config.shadow_blur_px)
+    strength = rng.uniform(*config.shadow_strength)
+    H, W = on.shape
+    M = np.array([[1.0, 0.0, shift * math.cos(angle)], [0.0, 1.0, shift * math.sin(angle)]], np.float32)
+    shadow = cv2.warpAffine(on.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    if sigma > 0:
+        shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
+    return (img * (1.0 - np.float32(strength) * shadow)[..., None]).astype(np.float32)
 
 
 def _random_light(config: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarray, float, float, float, float]:

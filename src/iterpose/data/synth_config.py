@@ -72,6 +72,10 @@ class SynthConfig:
         ambient, diffuse: (min, max) of the ambient and diffuse weights of the Lambert shading.
         specular: (min, max) strength of a white Phong highlight added to the shading (0: matte, the default).
         shininess: (min, max) Phong exponent of that highlight (larger: smaller, sharper highlights).
+        shadow_prob: probability that the objects cast a soft shadow on the background: their silhouettes shifted
+            by ``shadow_offset_px`` in a random direction, blurred by ``shadow_blur_px`` (Gaussian sigma) and
+            darkening the background by ``shadow_strength``. Real photographs have dark, low-contrast edges next
+            to objects; a refiner trained without them reads the outermost strong edge as the outline.
         background: "procedural" (colour field + shapes + noise), "clutter" (that plus textured patches, lines and
             black-and-white blocks: closer to real scenes), "photo" (clutter toned like an indoor photograph:
             muted, darker, grainy, slightly defocused) or a folder of the user's images (random crops).
@@ -104,6 +108,10 @@ class SynthConfig:
     diffuse: _Range = (0.3, 0.7)
     specular: _Range = (0.0, 0.0)
     shininess: _Range = (4.0, 32.0)
+    shadow_prob: float = 0.0
+    shadow_offset_px: _Range = (2.0, 10.0)
+    shadow_blur_px: _Range = (1.0, 5.0)
+    shadow_strength: _Range = (0.2, 0.7)
     background: str = "procedural"
     noise_std: _Range = (0.0, 0.02)
     blur_prob: float = 0.3
@@ -137,7 +145,7 @@ class SynthConfig:
         _check_range("occluders", self.occluders, 0, 1000, integer=True)
         _check_range("object_distractors", self.object_distractors, 0, 1000, integer=True)
         for name, lo, hi in (("max_sphere_overlap", 0.0, 1.0), ("min_visib_fract", 0.0, 1.0),
-                             ("blur_prob", 0.0, 1.0), ("light_max_angle_deg", 0.0, 90.0)):
+                             ("blur_prob", 0.0, 1.0), ("light_max_angle_deg", 0.0, 90.0), ("shadow_prob", 0.0, 1.0)):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi):
                 raise InvalidInputError(f"SynthConfig.{name}: expected a number in [{lo}, {hi}], got {v!r}")
@@ -147,6 +155,9 @@ class SynthConfig:
         _check_range("diffuse", self.diffuse, 0.0, 2.0)
         _check_range("specular", self.specular, 0.0, 2.0)
         _check_range("shininess", self.shininess, 1.0, 1000.0)
+        _check_range("shadow_offset_px", self.shadow_offset_px, 0.0, 1000.0)
+        _check_range("shadow_blur_px", self.shadow_blur_px, 0.0, 100.0)
+        _check_range("shadow_strength", self.shadow_strength, 0.0, 1.0)
         _check_range("noise_std", self.noise_std, 0.0, 1.0)
         _check_range("blur_sigma_px", self.blur_sigma_px, 0.0, 50.0)
         _check_range("gain", self.gain, 0.0, 10.0)
