@@ -71,15 +71,19 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     err = _one_line_error(capsys, ["synth", "--objects", "example", "--out", str(tmp_path / "o"), "--images", "1",
                                    *SMALL, "--specular", "0.5", "0.1"])
     assert "SynthConfig.specular" in err
+    err = _one_line_error(capsys, ["synth", "--objects", "example", "--out", str(tmp_path / "o"), "--images", "1",
+                                   *SMALL, "--shadow-prob", "2"])
+    assert "SynthConfig.shadow_prob" in err
 
 
 def test_realism_options_reach_the_images(tmp_path, capsys):
-    """--object-distractors and --specular change the pictures, not the ground truth of the targets."""
+    """--object-distractors, --specular and --shadow-prob change the pictures, not the targets' ground truth."""
     plain, rich = tmp_path / "plain", tmp_path / "rich"
     common = ["--objects", "example", "--images", "2", "--seed", "3", "--objects-per-image", "1", "1",
               "--distractors", "0", "0", "--occluders", "0", "0", *SMALL]
     assert main(["synth", "--out", str(plain), *common]) == 0
-    assert main(["synth", "--out", str(rich), *common, "--object-distractors", "2", "2", "--specular", "0.4", "0.4"]) == 0
+    assert main(["synth", "--out", str(rich), *common, "--object-distractors", "2", "2", "--specular", "0.4", "0.4",
+                 "--shadow-prob", "1"]) == 0
     assert main(["check", str(rich)]) == 0
     capsys.readouterr()
     a, b = BopDataset(plain), BopDataset(rich)

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         fields["object_distractors"] = tuple(args.object_distractors)
     if args.specular is not None:
         fields["specular"] = tuple(args.specular)
+    if args.shadow_prob is not None:
+        fields["shadow_prob"] = args.shadow_prob
     if args.background is not None:
         fields["background"] = args.background
     config = dataclasses.replace(SynthConfig(), **fields)
@@ -106,6 +108,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="recoloured copies of the models as clutter, per image (default 0 0)")
     p.add_argument("--specular", type=float, nargs=2, metavar=("MIN", "MAX"), default=None,
                    help="strength of a white highlight on every mesh (default 0 0: matte)")
+    p.add_argument("--shadow-prob", type=float, default=None,
+                   help="probability of soft drop shadows around the objects in an image (default 0)")
     p.add_argument("--viewpoint", choices=("uniform", "upper_hemisphere"), default="uniform",
                    help="viewpoint distribution (default uniform)")
     p.add_argument("--background", default=None,
