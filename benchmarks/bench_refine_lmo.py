@@ -50,6 +50,15 @@ def lmo_root() -> Path | None:
     return lmo
 
 
+def write_result_json(stem: str, tag: str, results: dict) -> Path:
+    """Write ``results`` to ``benchmarks/results/<stem>[_<tag>].json``, say so, return the path."""
+    out = ROOT / "benchmarks" / "results" / f"{stem}{'_' + tag if tag else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return out
+
+
 def _subset(table: ResultsTable, keep: np.ndarray) -> ResultsTable:
     return ResultsTable(*(np.asarray(x)[keep] for x in (table.scene_id, table.im_id, table.obj_id, table.score,
                                                           table.R, table.t_mm, table.time_s)))

@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_basin_real import ground_truth_table, perturbed_table  # noqa: E402
-from bench_refine_lmo import _report, lmo_root  # noqa: E402
+from bench_refine_lmo import _report, lmo_root, write_result_json  # noqa: E402
 
 import iterpose  # noqa: E402
 from iterpose.cli._common import apply_threads  # noqa: E402
@@ -51,7 +51,6 @@ from iterpose.refiners import make_refiner  # noqa: E402
 from iterpose.refiners.dataset_refine import refine_results  # noqa: E402
 from iterpose.refiners.registry import CASCADES  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 #: Light of the repainting: from the camera, mid ambient and diffuse weights of the training renders' ranges.
 LIGHT = np.array([0.0, 0.0, -1.0])
 AMBIENT, DIFFUSE = 0.5, 0.5
@@ -185,11 +184,7 @@ def main() -> int:
     results["real_over_render_rgb"] = {o: np.median(np.stack(r), 0).round(3).tolist() for o, r in sorted(ratios.items())}
     for o, r in results["real_over_render_rgb"].items():
         print(f"object {o}: real / rendered mean colour (R, G, B) = {r}")
-    suffix = f"_{args.tag}" if args.tag else ""
-    out = ROOT / "benchmarks" / "results" / f"appearance_gap{suffix}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result_json("appearance_gap", args.tag, results)
     return 0
 
 
