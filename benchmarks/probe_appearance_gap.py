@@ -24,7 +24,6 @@ writes ``benchmarks/results/appearance_gap[_<tag>].json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ from iterpose.data.synth_config import SynthConfig  # noqa: E402
 from iterpose.data.synth_layout import Instance  # noqa: E402
 from iterpose.data.synth_meshes import mesh_arrays  # noqa: E402
 from iterpose.data.synth_render import render_instances  # noqa: E402
+from iterpose.geometry import bop_to_opencv_K  # noqa: E402
 from iterpose.metrics.batched import add_m, adi_m  # noqa: E402
 from iterpose.refiners import make_refiner  # noqa: E402
 from iterpose.refiners.dataset_refine import refine_results  # noqa: E402
@@ -74,8 +74,7 @@ class RepaintedDataset:
     def render_gt(self, scene_id: int, im_id: int):
         """The training renderer's image of the annotated objects of one image (:class:`Rendered`)."""
         insts = self.scene_gt(scene_id)[im_id]
-        K = self.camera_K(scene_id, im_id).copy()
-        K[:2, 2] -= 0.5  # BOP pixel centres -> the renderer's OpenCV convention (refine_results does the same)
+        K = bop_to_opencv_K(self.camera_K(scene_id, im_id))  # as refine_results refines BOP images
         w, h = self.image_size
         config = SynthConfig(height=h, width=w, K=tuple(float(v) for v in K.ravel()))
         placed = [Instance(self._meshes[g.obj_id], gt_T_co(g), i) for i, g in enumerate(insts)]
@@ -108,9 +107,8 @@ VISIBILITY_BINS = ((0.0, 0.5), (0.5, 0.8), (0.8, 0.95), (0.95, 1.01))
 
 def by_visibility(ds: BopDataset, gt, table, objects: dict, points: int = 1000) -> list[dict]:
     """Per ground-truth visibility bin (BOP ``visib_fract``): the share of ``table``'s rows (one per ground-truth
-    instance of ``gt``, same order) within 0.1 diameter ADD(-S) (ADD-S for objects with symmetries in
-    ``models_info.json``; ``points`` model vertices), and the mean signed depth error (mm, + = too far)."""
-    info = json.loads((ds.models_dir / "models_info.json").read_text())
+    instance of ``gt``, same order) within 0.1 diameter ADD(-S) (ADD-S for symmetric objects; ``points`` model
+    vertices), and the mean signed depth error (mm, + = too far)."""
     scene = ds.scene_ids[0]
     gt_info, gt_inst = ds.scene_gt_info(scene), ds.scene_gt(scene)
     visib = np.array([gt_info[m][[g.obj_id for g in gt_inst[m]].index(o)].visib_fract
@@ -119,11 +117,11 @@ def by_visibility(ds: BopDataset, gt, table, objects: dict, points: int = 1000) 
     rel = np.zeros(len(visib))
     for o in np.unique(gt.obj_id):
         rows = np.flatnonzero(gt.obj_id == o)
-        verts = objects[int(o)].vertices.double()
+        model = objects[int(o)]
+        verts = model.vertices.double()
         pts = verts[torch.linspace(0, len(verts) - 1, min(points, len(verts))).long()]
-        entry = info[str(int(o))]
-        metric = adi_m if ("symmetries_discrete" in entry or "symmetries_continuous" in entry) else add_m
-        rel[rows] = metric(T_est[rows], T_gt[rows], pts).numpy() * 1000.0 / entry["diameter"]
+        metric = adi_m if model.is_symmetric else add_m
+        rel[rows] = metric(T_est[rows], T_gt[rows], pts).numpy() / model.diameter_m
     dz_mm = (T_est[:, 2, 3] - T_gt[:, 2, 3]).numpy() * 1000.0
     out = []
     for lo, hi in VISIBILITY_BINS:
