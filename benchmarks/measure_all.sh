@@ -7,25 +7,39 @@ export PYTHONPATH=src
 PY=.venv/bin/python
 R=weights/lmo-repose.pt
 D=weights/lmo-deepim.pt
+C=weights/lmo-deepim-coarse.pt  # the phase 3 file: the DeepIM behind the hypotheses rows
 S=weights/lmo-scorer.pt
 $PY benchmarks/bench_refine_lmo.py --method repose --weights $R --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim+repose --weights $D $R --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2
 # 7 rotated starts per object, ranked by the outline score (about 7x the time)
-$PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2 --hypotheses 7 --tag hyp7
-$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2 --hypotheses 7 --tag hyp7
+$PY benchmarks/bench_refine_lmo.py --method deepim --weights $C --threads 2 --hypotheses 7 --tag hyp7
+$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $C --threads 2 --hypotheses 7 --tag hyp7
 # ... ranked by the learned pose scorer
-$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2 --hypotheses 7 --scorer $S \
+$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $C --threads 2 --hypotheses 7 --scorer $S \
     --tag hyp7_scorer
-$PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $D --every 2 --threads 2 --scorer $S --tag scorer
+# the same with the shipped (phase 7) file, which was trained on small errors only (session 9)
+$PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2 --hypotheses 7 --tag hyp7_phase7
+$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2 --hypotheses 7 --tag hyp7_phase7
+$PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2 --hypotheses 7 --scorer $S \
+    --tag hyp7_scorer_phase7
+$PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $C --every 2 --threads 2 --scorer $S --tag scorer
 $PY benchmarks/bench_scorer_synth.py --weights $S --threads 2
 # what on a real image moves a near-correct pose: objects repainted / surroundings replaced (session 8)
-$PY benchmarks/probe_appearance_gap.py --weights deepim=$D --every 2 --threads 1 --tag deepim
-$PY benchmarks/probe_appearance_gap.py --weights deepim=$D --every 2 --levels 2.5 --ring 3 8 --threads 1 \
+# (session 8's deepim / deepim_ring / s8_2p5 files were measured with the phase 3 file, now $C)
+$PY benchmarks/probe_appearance_gap.py --weights deepim=$C --every 2 --threads 1 --tag deepim
+$PY benchmarks/probe_appearance_gap.py --weights deepim=$C --every 2 --levels 2.5 --ring 3 8 --threads 1 \
     --tag deepim_ring
+$PY benchmarks/probe_appearance_gap.py --weights deepim=$D --every 2 --levels 2.5 --threads 2 --tag s9_fine
 $PY benchmarks/probe_appearance_gap.py --method rgb-lm --weights --every 2 --threads 1 --tag rgb-lm
-$PY benchmarks/probe_deepim_synthetic.py --backgrounds clutter --levels 2.5 --batches 12 --threads 1 --tag s8_2p5
+$PY benchmarks/probe_deepim_synthetic.py --weights $C --backgrounds clutter --levels 2.5 --batches 12 --threads 1 --tag s8_2p5
+for w in $D:s9_fine $C:s9_phase3; do
+    $PY benchmarks/probe_deepim_synthetic.py --weights ${w%%:*} --config weights/lmo-deepim.phase3-anneal.yaml \
+        --backgrounds clutter --levels 2.5 5 --batches 12 --threads 2 --tag ${w##*:}
+done
+$PY benchmarks/diagnose_pose_errors.py ../shared/data/lmo-init/kpt_lmo-test.csv ../shared/data/lmo-init/perturbed_lmo-test.csv \
+    --what-if   # add refined CSVs (bench_refine_lmo.py writes them to /tmp/iterpose_bench_lmo) to compare methods
 $PY benchmarks/table_lmo.py RGB-LM=benchmarks/results/rgb_lm_lmo.json RePOSE=benchmarks/results/repose_lmo.json \
     DeepIM=benchmarks/results/deepim_lmo.json DeepIM+RePOSE=benchmarks/results/deepim+repose_lmo.json \
     DeepIM+RGB-LM=benchmarks/results/deepim+rgb_lm_lmo.json "DeepIM x7=benchmarks/results/deepim_lmo_hyp7.json" \
@@ -37,16 +51,16 @@ $PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+re
     --weights repose=$R deepim=$D --per-object 2 --threads 2
 $PY benchmarks/bench_basin_real.py --methods rgb-lm repose deepim deepim+rgb-lm \
     --weights repose=$R deepim=$D --threads 2
-$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --weights deepim=$D --threads 2 \
+$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --weights deepim=$C --threads 2 \
     --previous benchmarks/results/basin_real.json --tag hyp7
 # ... ranked by the scorer (the 15-30 deg levels with seed 3: the same draws as the full run's levels 4-6)
-$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scorer $S --weights deepim=$D \
+$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scorer $S --weights deepim=$C \
     --levels 2.5 5 10 --threads 2 --previous benchmarks/results/basin_real_hyp7.json --tag hyp7_scorer
-$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scorer $S --weights deepim=$D \
+$PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scorer $S --weights deepim=$C \
     --levels 15 20 30 --seed 3 --threads 2 --tag hyp7_scorer_15up
 # training curves of the run directories, where they exist
 for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 lmo-deepim-anneal:lmo_deepim_phase3 \
-    lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim \
+    lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim s9-fine:lmo_deepim_phase7 \
     lmo-repose-fine:lmo_repose_phase3; do
     run=${pair%%:*}
     if [ -f "$HOME/runs/$run/metrics.jsonl" ]; then

@@ -3,7 +3,7 @@
 Usage::
 
     PYTHONPATH=src python benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm \
-        --weights weights/lmo-deepim.pt [--hypotheses 7] [--angle 20] [--every 4] [--init kpt perturbed] \
+        --weights weights/lmo-deepim-coarse.pt [--hypotheses 7] [--angle 20] [--every 4] [--init kpt perturbed] \
         [--scorer weights/lmo-scorer.pt]
 
 For every estimate of the chosen images that matches a ground-truth instance (the same object in the image; the
@@ -102,7 +102,7 @@ def summarise(rows: list[dict]) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--method", default="deepim+rgb-lm")
-    p.add_argument("--weights", type=Path, nargs="*", default=[Path("weights/lmo-deepim.pt")])
+    p.add_argument("--weights", type=Path, nargs="*", default=[Path("weights/lmo-deepim-coarse.pt")])
     p.add_argument("--hypotheses", type=int, default=7)
     p.add_argument("--angle", type=float, default=20.0)
     p.add_argument("--init", nargs="+", default=["kpt", "perturbed"])
