@@ -46,12 +46,14 @@ def main() -> int:
     from iterpose.cli._common import apply_threads
     from iterpose.refiners import make_refiner
     from iterpose.refiners.bench import BenchConfig, bench_refiner
-    from iterpose.refiners.registry import CASCADES
+    from iterpose.refiners.registry import CASCADES, ensemble_members
 
     apply_threads(args.threads)
     weights = dict(w.split("=", 1) for w in args.weights)
     config = BenchConfig(counts=tuple(int(c) for c in args.counts.split(",")), repeats=args.repeats)
-    stage_files = {m: [weights[s] for s in CASCADES.get(m, (m,)) if s in weights] or None for m in args.methods}
+    stages = {m: dict.fromkeys(s for member in ensemble_members(m) for s in CASCADES.get(member, (member,)))
+              for m in args.methods}
+    stage_files = {m: [weights[s] for s in stages[m] if s in weights] or None for m in args.methods}
     refiners = {m: make_refiner(m, objects, weights=stage_files[m]) for m in args.methods}
     runs: dict[str, list] = {m: [] for m in args.methods}
     for r in range(args.rounds):
@@ -70,7 +72,8 @@ def main() -> int:
         merged = dataclasses.replace(results[-1], rows=tuple(rows))
         d = merged.to_dict()
         d["rounds"] = args.rounds
-        path = Path("benchmarks/results") / f"bench_{m.replace('-', '_')}{'_' + args.tag if args.tag else ''}.json"
+        stem = m.replace("-", "_").replace(",", "_or_")
+        path = Path("benchmarks/results") / f"bench_{stem}{'_' + args.tag if args.tag else ''}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(d, indent=2))
         files.append(path)

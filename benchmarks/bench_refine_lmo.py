@@ -105,7 +105,7 @@ def main() -> int:
         print(f"LM-O data not found at {lmo}; nothing to measure", file=sys.stderr)
         return 0
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    name = args.method.replace("-", "_") + "_lmo" + (f"_{args.tag}" if args.tag else "")
+    name = args.method.replace("-", "_").replace(",", "_or_") + "_lmo" + (f"_{args.tag}" if args.tag else "")
     out_json = ROOT / "benchmarks" / "results" / f"{name}.json"
     ds = BopDataset(lmo)
     objects = iterpose.load_objects(lmo / "models")

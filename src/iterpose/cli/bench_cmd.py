@@ -88,10 +88,11 @@ def _load_objects(models: str | Path, ids: list[int] | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iterpose.refiners.registry import METHODS  # noqa: PLC0415 (light: no torch before the checks below)
+    from iterpose.refiners.registry import METHODS, ensemble_members  # noqa: PLC0415 (light: no torch yet)
 
-    if args.method not in METHODS:
-        raise InvalidInputError(f"--method {args.method!r}: unknown method; choose one of {', '.join(METHODS)}.")
+    if args.method not in METHODS and len(ensemble_members(args.method)) == 1:  # (an ensemble's members: checked)
+        raise InvalidInputError(f"--method {args.method!r}: unknown method; choose one of {', '.join(METHODS)}, "
+                                f"or several joined by commas (an ensemble).")
     counts = parse_counts(args.objects)
     for name in ("repeats", "warmup", "threads", "seed"):
         v = getattr(args, name)

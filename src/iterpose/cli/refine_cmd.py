@@ -18,21 +18,35 @@ REFINE_METHODS = ("rgb-lm", "repose", "deepim", "deepim+repose", "deepim+rgb-lm"
 not import torch (a test keeps the two equal)."""
 
 
+def refine_method(text: str) -> str:
+    """argparse type of ``--method``: one of :data:`REFINE_METHODS`, or two or more of them joined by commas (an
+    ensemble: each runs from the same initial poses and the best-scored result is kept)."""
+    members = [m.strip() for m in text.split(",")]
+    if any(m not in REFINE_METHODS for m in members) or len(set(members)) != len(members):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: choose one of {', '.join(REFINE_METHODS)}, or two or more different ones joined by commas "
+            f"(an ensemble, e.g. rgb-lm,deepim,deepim+rgb-lm)")
+    return ",".join(members)
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "refine",
-        help="refine the poses of a BOP results CSV (rgb-lm, repose, deepim, deepim+repose, deepim+rgb-lm)",
+        help="refine the poses of a BOP results CSV (rgb-lm, repose, deepim, deepim+repose, deepim+rgb-lm, or "
+             "an ensemble of them)",
         description="Refine every estimate of a BOP19 results CSV on a BOP dataset and write a results CSV with "
                     "the same rows (refined R and t, score, per-image time).",
     )
     p.add_argument("dataset", type=Path, help="BOP dataset root, e.g. data/lmo")
     p.add_argument("init_csv", type=Path, help="initial estimates, BOP19 results CSV")
     p.add_argument("--out", type=Path, required=True, help="output results CSV")
-    p.add_argument("--method", default="rgb-lm", choices=REFINE_METHODS,
-                   help="refiner (deepim+repose, deepim+rgb-lm: DeepIM, then the second from its result)")
+    p.add_argument("--method", default="rgb-lm", type=refine_method, metavar="METHOD",
+                   help="refiner: " + ", ".join(REFINE_METHODS) + " (deepim+repose, deepim+rgb-lm: DeepIM, then the "
+                        "second from its result), or an ensemble: several joined by commas, each run from the same "
+                        "initial poses, the result RGB-LM's score rates best kept (e.g. rgb-lm,deepim,deepim+rgb-lm)")
     p.add_argument("--weights", type=Path, action="append", default=None, metavar="FILE",
                    help="checkpoint of a learned refiner; for deepim+repose give --weights twice (one file per stage, "
-                        "any order)")
+                        "any order); for an ensemble one file per learned method it uses")
     p.add_argument("--iterations", type=int, default=None, help="iterations (default: the method's)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device (default cpu)")
     p.add_argument("--hypotheses", type=int, default=1, metavar="H",

@@ -1,6 +1,9 @@
 """Refiners by name, for the CLI and :func:`make_refiner`: ``"rgb-lm"`` (training-free), ``"repose"`` and
-``"deepim"`` (learned: need weights), and the cascades ``"deepim+repose"`` (both weights files, in any order: each
-file's method says which stage it is) and ``"deepim+rgb-lm"`` (DeepIM's weights only)."""
+``"deepim"`` (learned: need weights), the cascades ``"deepim+repose"`` (both weights files, in any order: each
+file's method says which stage it is) and ``"deepim+rgb-lm"`` (DeepIM's weights only), and ensembles: two or more of
+those joined by commas (e.g. ``"rgb-lm,deepim,deepim+rgb-lm"``), each run from the same initial poses and the
+best-scored result kept (:class:`~iterpose.refiners.ensemble.EnsembleRefiner`; one weights file per learned method
+they use)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from pathlib import Path
 from iterpose.errors import InvalidInputError
 from iterpose.refiners.base import Refiner
 
-__all__ = ["METHODS", "CASCADES", "make_refiner", "check_method_and_weights"]
+__all__ = ["METHODS", "CASCADES", "ENSEMBLE_SEPARATOR", "ensemble_members", "make_refiner",
+           "check_method_and_weights"]
 
 METHODS = ("rgb-lm", "repose", "deepim", "deepim+repose", "deepim+rgb-lm")
 """Method names accepted by :func:`make_refiner` and ``iterpose refine --method``."""
@@ -20,7 +24,25 @@ CASCADES = {"deepim+repose": ("deepim", "repose"), "deepim+rgb-lm": ("deepim", "
 result must pass RGB-LM's accept test against the cascade's input (:class:`~iterpose.refiners.cascade.
 CascadeRefiner`; on the LM-O dev images this kept DeepIM from making good initial poses worse)."""
 
+ENSEMBLE_SEPARATOR = ","
+"""Joins the members of an ensemble's method name (``"rgb-lm,deepim"``)."""
+
 _LEARNED = ("repose", "deepim")
+
+
+def ensemble_members(method: str) -> tuple[str, ...]:
+    """The members of an ensemble's method name (``"rgb-lm,deepim"`` -> ``("rgb-lm", "deepim")``); ``(method,)``
+    for any other name. Raises InvalidInputError for an unknown member, a repeated one, or a single one."""
+    if ENSEMBLE_SEPARATOR not in method:
+        return (method,)
+    members = tuple(m.strip() for m in method.split(ENSEMBLE_SEPARATOR))
+    unknown = [m for m in members if m not in METHODS]
+    if unknown:
+        raise InvalidInputError(f"make_refiner: ensemble {method!r} has unknown member(s) {unknown}; each member is "
+                                f"one of {METHODS}.")
+    if len(set(members)) != len(members):
+        raise InvalidInputError(f"make_refiner: ensemble {method!r} names a member twice.")
+    return members
 
 Weights = str | Path | Sequence[str | Path] | None
 
@@ -38,8 +60,9 @@ def check_method_and_weights(method: str, weights: Weights) -> dict[str, tuple[d
     dataset).
 
     Args:
-        method: one of :data:`METHODS`.
-        weights: one weights file (a learned method), one per learned stage (a cascade), or None (``rgb-lm``).
+        method: one of :data:`METHODS`, or an ensemble of them (:func:`ensemble_members`).
+        weights: one weights file (a learned method), one per learned stage (a cascade) or per learned method used
+            by an ensemble's members, or None (``rgb-lm``).
 
     Returns:
         ``{learned method: (checkpoint, source path)}`` for the method's learned stages (read and checked); empty
@@ -50,14 +73,16 @@ def check_method_and_weights(method: str, weights: Weights) -> dict[str, tuple[d
             another method, the wrong number of files for a cascade.
         MissingFileError, DataFormatError: unreadable weights.
     """
-    if method not in METHODS:
-        raise InvalidInputError(f"make_refiner: unknown method {method!r}; choose one of {METHODS}.")
+    members = ensemble_members(method)
+    if len(members) == 1 and method not in METHODS:
+        raise InvalidInputError(f"make_refiner: unknown method {method!r}; choose one of {METHODS}, or two or more "
+                                f"of them joined by {ENSEMBLE_SEPARATOR!r} (an ensemble).")
     files = _weights_list(weights)
-    stages = CASCADES.get(method, (method,))
-    learned = [s for s in stages if s in _LEARNED]
+    stages = [s for m in members for s in CASCADES.get(m, (m,))]
+    learned = list(dict.fromkeys(s for s in stages if s in _LEARNED))
     if not learned:
         if files:
-            raise InvalidInputError(f"make_refiner: method 'rgb-lm' is training-free and takes no weights, got "
+            raise InvalidInputError(f"make_refiner: method {method!r} is training-free and takes no weights, got "
                                     f"weights={', '.join(map(str, files))!r}; drop --weights.")
         return {}
     if len(files) != len(learned):
@@ -125,6 +150,16 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
 
 def _make(method: str, objects, weights: Weights, iterations: int | None, device: str) -> Refiner:
     ckpts = check_method_and_weights(method, weights)
+    members = ensemble_members(method)
+    if len(members) > 1:
+        if iterations is not None:
+            raise InvalidInputError(f"make_refiner: {method!r} runs each member's default iterations; iterations "
+                                    f"cannot be overridden for an ensemble.")
+        from iterpose.refiners.ensemble import EnsembleRefiner  # noqa: PLC0415
+        from iterpose.refiners.rgb_lm import RgbLM  # noqa: PLC0415
+
+        built = [_make(m, objects, [ckpts[s][1] for s in _learned_of(m)], None, device) for m in members]
+        return EnsembleRefiner(built, RgbLM(objects), name=method)
     if method in CASCADES:
         if iterations is not None:
             raise InvalidInputError(f"make_refiner: {method!r} runs each stage's default iterations; iterations "
@@ -135,6 +170,10 @@ def _make(method: str, objects, weights: Weights, iterations: int | None, device
         guard = stages[-1] if CASCADES[method][-1] == "rgb-lm" else None
         return CascadeRefiner(stages, name=method, guard=guard)
     return _single(method, objects, ckpts, iterations, device)
+
+
+def _learned_of(method: str) -> list[str]:
+    return [s for s in CASCADES.get(method, (method,)) if s in _LEARNED]
 
 
 def _single(method: str, objects, ckpts: dict, iterations: int | None, device: str) -> Refiner:

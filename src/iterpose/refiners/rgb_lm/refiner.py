@@ -341,6 +341,26 @@ class RgbLM(Refiner):
         test, _, _ = self._compare(crops, r0, self._render(crops, torch.arange(T0.shape[0], device=T0.device), T))
         return AcceptTest(passed=test.passed & finite, scores=test.scores, reference_scores=test.reference_scores)
 
+    def score_poses(self, batch: RefineBatch, candidates: torch.Tensor) -> torch.Tensor:
+        """RGB-LM's score (0..1, higher: the silhouette separates the image's colours better; the ``scores`` of
+        :meth:`accept_test`) of C candidate poses per object, in crops around ``batch.init_poses`` prepared once.
+
+        Args:
+            batch: checked inputs (:class:`RefineBatch`); its ``init_poses`` place the crops.
+            candidates: ``[C, M, 4, 4]`` poses, C per object of ``batch``.
+
+        Returns:
+            ``[C, M]`` float32 scores; a candidate with non-finite entries scores -1.
+        """
+        T0, crops, _ = self._prepare(batch)
+        idx = torch.arange(T0.shape[0], device=T0.device)
+        out = []
+        for T in candidates.to(T0):
+            finite = torch.isfinite(T).all(dim=(1, 2))
+            _, score = self._own_energy(crops, self._render(crops, idx, torch.where(finite[:, None, None], T, T0)))
+            out.append(torch.where(finite, score, torch.full_like(score, -1.0)))
+        return torch.stack(out)
+
     def _compare(self, crops: _Crops, r_ref: CropRender, r: CropRender
                  ) -> tuple[AcceptTest, torch.Tensor, torch.Tensor | None]:
         """The accept test of the poses rendered as ``r`` against those rendered as ``r_ref``, plus the reference
