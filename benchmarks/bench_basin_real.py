@@ -38,7 +38,7 @@ from iterpose.data.perturb import PerturbConfig, perturb_poses  # noqa: E402
 from iterpose.data.units import T_co_to_Rt_mm  # noqa: E402
 from iterpose.refiners import make_refiner  # noqa: E402
 from iterpose.refiners.dataset_refine import refine_results  # noqa: E402
-from iterpose.refiners.registry import CASCADES  # noqa: E402
+from iterpose.refiners.registry import learned_methods  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,8 +98,7 @@ def main() -> int:
     objects = iterpose.load_objects(lmo / "models")
     refiners = {}
     for name in args.methods:
-        stages = CASCADES.get(name, (name,))
-        files = [Path(weights[s]) for s in stages if s in weights]
+        files = [Path(weights[s]) for s in learned_methods(name) if s in weights]
         key = name if args.hypotheses == 1 else f"{name} x{args.hypotheses}" + (" scored" if args.scorer else "")
         refiners[key] = make_refiner(name, objects, weights=files or None, hypotheses=args.hypotheses,
                                      scorer=args.scorer)

@@ -32,7 +32,7 @@ from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data.perturb import PerturbConfig, perturb_poses  # noqa: E402
 from iterpose.metrics.batched import add_m, adi_m  # noqa: E402
 from iterpose.refiners import make_refiner  # noqa: E402
-from iterpose.refiners.registry import CASCADES  # noqa: E402
+from iterpose.refiners.registry import learned_methods  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def main() -> int:
     if objects is None:
         return 0
     weights = dict(w.split("=", 1) for w in args.weights)
-    refiners = {m: make_refiner(m, objects, weights=[weights[s] for s in CASCADES.get(m, (m,)) if s in weights] or None)
+    refiners = {m: make_refiner(m, objects, weights=[weights[s] for s in learned_methods(m) if s in weights] or None)
                 for m in args.methods}
     suffix = f"_{args.tag}" if args.tag else ""
     out_json = ROOT / "benchmarks" / "results" / f"basin_synthetic{suffix}.json"

@@ -46,14 +46,12 @@ def main() -> int:
     from iterpose.cli._common import apply_threads
     from iterpose.refiners import make_refiner
     from iterpose.refiners.bench import BenchConfig, bench_refiner
-    from iterpose.refiners.registry import CASCADES, ensemble_members
+    from iterpose.refiners.registry import learned_methods
 
     apply_threads(args.threads)
     weights = dict(w.split("=", 1) for w in args.weights)
     config = BenchConfig(counts=tuple(int(c) for c in args.counts.split(",")), repeats=args.repeats)
-    stages = {m: dict.fromkeys(s for member in ensemble_members(m) for s in CASCADES.get(member, (member,)))
-              for m in args.methods}
-    stage_files = {m: [weights[s] for s in stages[m] if s in weights] or None for m in args.methods}
+    stage_files = {m: [weights[s] for s in learned_methods(m) if s in weights] or None for m in args.methods}
     refiners = {m: make_refiner(m, objects, weights=stage_files[m]) for m in args.methods}
     runs: dict[str, list] = {m: [] for m in args.methods}
     for r in range(args.rounds):

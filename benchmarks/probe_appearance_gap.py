@@ -49,7 +49,7 @@ from iterpose.geometry import bop_to_opencv_K  # noqa: E402
 from iterpose.metrics.batched import add_m, adi_m  # noqa: E402
 from iterpose.refiners import make_refiner  # noqa: E402
 from iterpose.refiners.dataset_refine import refine_results  # noqa: E402
-from iterpose.refiners.registry import CASCADES  # noqa: E402
+from iterpose.refiners.registry import learned_methods  # noqa: E402
 
 #: Light of the repainting: from the camera, mid ambient and diffuse weights of the training renders' ranges.
 LIGHT = np.array([0.0, 0.0, -1.0])
@@ -149,7 +149,7 @@ def main() -> int:
         return 0
     objects = iterpose.load_objects(lmo / "models")
     weights = dict(w.split("=", 1) for w in args.weights)
-    files = [Path(weights[s]) for s in CASCADES.get(args.method, (args.method,)) if s in weights]
+    files = [Path(weights[s]) for s in learned_methods(args.method) if s in weights]
     refiner = make_refiner(args.method, objects, weights=files or None)
     meshes = {i: mesh_arrays(m) for i, m in objects.items()}
     datasets = {"real": BopDataset(lmo), "repainted": RepaintedDataset(BopDataset(lmo), meshes),

@@ -188,3 +188,16 @@ def test_deepim_and_the_cascade_are_timed_with_their_weights(repose_weights, tmp
     doc = json.loads((tmp_path / "c.json").read_text())
     assert doc["method"] == "deepim+repose" and doc["iterations"] == 3 + 2
     assert doc["components_ms"]["2"]["lm"] > 0  # RePOSE's stage
+
+
+def test_an_ensemble_is_timed_and_a_bad_member_is_one_error(repose_weights, tmp_path, capsys):
+    out_json = tmp_path / "ens.json"
+    code, _, err = _run(["--method", "rgb-lm,repose", "--weights", str(repose_weights), "--objects", "1",
+                         "--models", "example", "--json", str(out_json), "--repeats", "1", "--warmup", "0",
+                         "--threads", "1"], capsys)
+    assert code == 0, err
+    doc = json.loads(out_json.read_text())
+    assert doc["method"] == "rgb-lm,repose" and doc["ms_per_image"]["1"] > 0
+    code, _, err = _run(["--method", "rgb-lm,dope", "--objects", "1", "--models", "example", "--json",
+                         str(tmp_path / "bad.json")], capsys)
+    assert code == 2 and "unknown member(s) ['dope']" in err and not (tmp_path / "bad.json").exists()

@@ -314,3 +314,37 @@ def test_scorer_errors_are_clear_and_leave_no_output(tiny, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err, (flags, err)
         assert not out.exists(), flags
+
+
+def test_refine_with_an_ensemble_keeps_one_members_result_per_row(tiny, tmp_path, capsys):
+    """`--method rgb-lm,deepim,deepim+rgb-lm` writes every row, and each refined pose is the one that member wrote
+    when run alone; an unknown member is a usage error naming the choices."""
+    from iterpose.mesh import load_objects
+    from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
+    from iterpose.refiners.deepim import DeepimConfig, DeepimRefiner, build_deepim_model
+
+    root, init = tiny
+    models = load_objects(root / "models")
+    d = tmp_path / "d.pt"
+    dcfg = DeepimConfig(trunk="scratch", crop_size=64, trunk_blocks=5, head_width=16, iterations=2)
+    save_checkpoint_atomic(DeepimRefiner(build_deepim_model(models, dcfg)).checkpoint(object_registry(models)), d)
+    members = ("rgb-lm", "deepim", "deepim+rgb-lm")
+    tables = {}
+    for method in (*members, ",".join(members)):
+        out = tmp_path / f"{method.replace(',', '_')}.csv"
+        argv = ["refine", str(root), str(init), "--out", str(out), "--method", method, "--no-progress"]
+        if method != "rgb-lm":
+            argv += ["--weights", str(d)]
+        assert main(argv) == 0, capsys.readouterr().err
+        tables[method] = read_results_csv(out)
+    ens = tables[",".join(members)]
+    a = read_results_csv(init)
+    assert np.array_equal(a.im_id, ens.im_id) and np.array_equal(a.obj_id, ens.obj_id)
+    assert np.array_equal(ens.t_mm[1], a.t_mm[1])  # the placeholder row is passed through
+    for k in range(len(a)):
+        assert any(np.allclose(ens.t_mm[k], tables[m].t_mm[k], atol=1e-3)
+                   and np.allclose(ens.R[k], tables[m].R[k], atol=1e-5) for m in members), k
+    with pytest.raises(SystemExit):
+        main(["refine", str(root), str(init), "--out", str(tmp_path / "x.csv"), "--method", "rgb-lm,dope"])
+    err = capsys.readouterr().err
+    assert "joined by commas" in err and not (tmp_path / "x.csv").exists()

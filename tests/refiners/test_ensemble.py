@@ -124,6 +124,15 @@ def test_make_refiner_builds_an_ensemble_from_method_names(example_model, scene,
         EnsembleRefiner([RgbLM(objs)], RgbLM(objs))
 
 
+def test_learned_methods_lists_each_needed_weights_file_once():
+    from iterpose.refiners.registry import learned_methods
+
+    assert learned_methods("rgb-lm") == []
+    assert learned_methods("deepim+repose") == ["deepim", "repose"]
+    assert learned_methods("rgb-lm,deepim,deepim+rgb-lm") == ["deepim"]
+    assert learned_methods("repose,deepim+rgb-lm,deepim+repose") == ["repose", "deepim"]
+
+
 def test_refine_cli_accepts_ensembles_of_its_methods():
     from iterpose.cli.refine_cmd import refine_method
 

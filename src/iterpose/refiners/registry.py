@@ -13,7 +13,7 @@ from pathlib import Path
 from iterpose.errors import InvalidInputError
 from iterpose.refiners.base import Refiner
 
-__all__ = ["METHODS", "CASCADES", "ENSEMBLE_SEPARATOR", "ensemble_members", "make_refiner",
+__all__ = ["METHODS", "CASCADES", "ENSEMBLE_SEPARATOR", "ensemble_members", "learned_methods", "make_refiner",
            "check_method_and_weights"]
 
 METHODS = ("rgb-lm", "repose", "deepim", "deepim+repose", "deepim+rgb-lm")
@@ -55,6 +55,13 @@ def _weights_list(weights: Weights) -> list[Path]:
     return [Path(w) for w in weights]
 
 
+def learned_methods(method: str) -> list[str]:
+    """The learned methods (``"repose"``, ``"deepim"``) whose weights ``method`` needs, each once, in the order its
+    stages or members use them (``"deepim+repose"`` -> both; ``"rgb-lm,deepim,deepim+rgb-lm"`` -> ``["deepim"]``)."""
+    stages = [s for m in ensemble_members(method) for s in CASCADES.get(m, (m,))]
+    return list(dict.fromkeys(s for s in stages if s in _LEARNED))
+
+
 def check_method_and_weights(method: str, weights: Weights) -> dict[str, tuple[dict, str]]:
     """Validate a method name and its weights without building anything (what the CLI checks before reading a
     dataset).
@@ -78,8 +85,7 @@ def check_method_and_weights(method: str, weights: Weights) -> dict[str, tuple[d
         raise InvalidInputError(f"make_refiner: unknown method {method!r}; choose one of {METHODS}, or two or more "
                                 f"of them joined by {ENSEMBLE_SEPARATOR!r} (an ensemble).")
     files = _weights_list(weights)
-    stages = [s for m in members for s in CASCADES.get(m, (m,))]
-    learned = list(dict.fromkeys(s for s in stages if s in _LEARNED))
+    learned = learned_methods(method)
     if not learned:
         if files:
             raise InvalidInputError(f"make_refiner: method {method!r} is training-free and takes no weights, got "
@@ -158,7 +164,7 @@ def _make(method: str, objects, weights: Weights, iterations: int | None, device
         from iterpose.refiners.ensemble import EnsembleRefiner  # noqa: PLC0415
         from iterpose.refiners.rgb_lm import RgbLM  # noqa: PLC0415
 
-        built = [_make(m, objects, [ckpts[s][1] for s in _learned_of(m)], None, device) for m in members]
+        built = [_make(m, objects, [ckpts[s][1] for s in learned_methods(m)], None, device) for m in members]
         return EnsembleRefiner(built, RgbLM(objects), name=method)
     if method in CASCADES:
         if iterations is not None:
@@ -170,10 +176,6 @@ def _make(method: str, objects, weights: Weights, iterations: int | None, device
         guard = stages[-1] if CASCADES[method][-1] == "rgb-lm" else None
         return CascadeRefiner(stages, name=method, guard=guard)
     return _single(method, objects, ckpts, iterations, device)
-
-
-def _learned_of(method: str) -> list[str]:
-    return [s for s in CASCADES.get(method, (method,)) if s in _LEARNED]
 
 
 def _single(method: str, objects, ckpts: dict, iterations: int | None, device: str) -> Refiner:
