@@ -13,6 +13,7 @@ $PY benchmarks/bench_refine_lmo.py --method repose --weights $R --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim --weights $D --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim+repose --weights $D $R --threads 2
 $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads 2
+$PY benchmarks/bench_refine_lmo.py --method rgb-lm,deepim,deepim+rgb-lm --weights $D --threads 2   # the ensemble
 # 7 rotated starts per object, ranked by the outline score (about 7x the time)
 $PY benchmarks/bench_refine_lmo.py --method deepim --weights $C --threads 2 --hypotheses 7 --tag hyp7
 $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $C --threads 2 --hypotheses 7 --tag hyp7
@@ -44,13 +45,18 @@ $PY benchmarks/table_lmo.py RGB-LM=benchmarks/results/rgb_lm_lmo.json RePOSE=ben
     DeepIM=benchmarks/results/deepim_lmo.json DeepIM+RePOSE=benchmarks/results/deepim+repose_lmo.json \
     DeepIM+RGB-LM=benchmarks/results/deepim+rgb_lm_lmo.json "DeepIM x7=benchmarks/results/deepim_lmo_hyp7.json" \
     "DeepIM+RGB-LM x7=benchmarks/results/deepim+rgb_lm_lmo_hyp7.json" \
-    "DeepIM+RGB-LM x7 scorer=benchmarks/results/deepim+rgb_lm_lmo_hyp7_scorer.json"
+    "DeepIM+RGB-LM x7 scorer=benchmarks/results/deepim+rgb_lm_lmo_hyp7_scorer.json" \
+    "Ensemble=benchmarks/results/rgb_lm_or_deepim_or_deepim+rgb_lm_lmo.json"
 $PY benchmarks/bench_methods_speed.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --threads 2 --rounds 3 --repeats 5 --out benchmarks/bench_objects.png
+$PY benchmarks/bench_methods_speed.py --methods rgb-lm deepim deepim+rgb-lm rgb-lm,deepim,deepim+rgb-lm \
+    --weights deepim=$D --threads 2 --tag ensemble --out benchmarks/bench_objects_ensemble.png
 $PY benchmarks/bench_basin_synthetic.py --methods rgb-lm repose deepim deepim+repose deepim+rgb-lm \
     --weights repose=$R deepim=$D --per-object 2 --threads 2
 $PY benchmarks/bench_basin_real.py --methods rgb-lm repose deepim deepim+rgb-lm \
     --weights repose=$R deepim=$D --threads 2
+$PY benchmarks/bench_basin_real.py --methods rgb-lm,deepim,deepim+rgb-lm --weights deepim=$D --threads 2 \
+    --previous benchmarks/results/basin_real.json --tag ensemble
 $PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --weights deepim=$C --threads 2 \
     --previous benchmarks/results/basin_real.json --tag hyp7
 # ... ranked by the scorer (the 15-30 deg levels with seed 3: the same draws as the full run's levels 4-6)
