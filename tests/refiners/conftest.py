@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.geometry import look_at_T_co
 from iterpose.mesh import example_object
 from iterpose.render import render_objects
@@ -63,3 +64,13 @@ def make_scene(model, seed: int, distance_m: float = 0.5):
     image = torch.where(r.mask[0], r.rgb[0], bg)
     image = (image + torch.from_numpy(rng.normal(0, 0.01, image.shape).astype(np.float32))).clamp(0, 1)
     return image, K_SMALL.clone(), T_gt
+
+
+@pytest.fixture(scope="module")
+def perturbed_scene(example_model):
+    """``(image [3, H, W], K [3, 3], T_gt, T_bad)`` of :func:`make_scene` seed 11: T_bad is T_gt with 10 deg / 1, 1,
+    4 cm of DeepIM noise (the accept-test and ensemble tests' scene)."""
+    image, K, T_gt = make_scene(example_model, 11)
+    T_bad = perturb_poses(T_gt[None], PerturbConfig(rot_std_deg=10.0, trans_std_m=(0.01, 0.01, 0.04)),
+                          torch.Generator().manual_seed(4))[0]
+    return image, K, T_gt, T_bad

@@ -8,7 +8,6 @@ import argparse
 import pytest
 import torch
 
-from iterpose.data.perturb import PerturbConfig, perturb_poses
 from iterpose.errors import InvalidInputError
 from iterpose.refiners import RefineStatus, RgbLM, make_refiner
 from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineTimings
@@ -16,17 +15,6 @@ from iterpose.refiners.cascade import CascadeRefiner
 from iterpose.refiners.checkpoint import object_registry, save_checkpoint_atomic
 from iterpose.refiners.deepim import DeepimConfig, DeepimRefiner, build_deepim_model
 from iterpose.refiners.ensemble import EnsembleRefiner
-
-from .conftest import make_scene
-
-
-@pytest.fixture(scope="module")
-def scene(example_model):
-    """``(image [3, H, W], K [3, 3], T_gt, T_bad)``: T_bad is T_gt with 10 deg / 1, 1, 4 cm of DeepIM noise."""
-    image, K, T_gt = make_scene(example_model, 11)
-    T_bad = perturb_poses(T_gt[None], PerturbConfig(rot_std_deg=10.0, trans_std_m=(0.01, 0.01, 0.04)),
-                          torch.Generator().manual_seed(4))[0]
-    return image, K, T_gt, T_bad
 
 
 class _Returns(Refiner):
@@ -44,25 +32,25 @@ class _Returns(Refiner):
                             timings=RefineTimings(total_s=0.0, render_s=0.25))
 
 
-def _refine(refiner, scene, start):
-    image, K = scene[0], scene[1]
+def _refine(refiner, perturbed_scene, start):
+    image, K = perturbed_scene[0], perturbed_scene[1]
     return refiner.refine(image[None], K[None], torch.tensor([1]), start[None], torch.tensor([0]))
 
 
 @pytest.mark.parametrize("order", [0, 1])
-def test_the_member_whose_result_explains_the_image_best_is_kept(example_model, scene, order):
-    _, _, T_gt, T_bad = scene
+def test_the_member_whose_result_explains_the_image_best_is_kept(example_model, perturbed_scene, order):
+    _, _, T_gt, T_bad = perturbed_scene
     objs = {1: example_model}
     members = [_Returns(objs, T_bad, iterations=2), _Returns(objs, T_gt, iterations=4)]
     if order:
         members.reverse()
     judge = RgbLM(objs)
     ensemble = EnsembleRefiner(members, judge, "bad,good")
-    out = _refine(ensemble, scene, T_bad)
+    out = _refine(ensemble, perturbed_scene, T_bad)
     torch.testing.assert_close(out.poses[0], T_gt)
     assert int(out.status[0]) == int(RefineStatus.OK)
     # the score is the judge's, the trace the chosen member's padded to the longest member's length
-    batch = RefineBatch(images=scene[0][None], K=scene[1][None], object_ids=torch.tensor([1]),
+    batch = RefineBatch(images=perturbed_scene[0][None], K=perturbed_scene[1][None], object_ids=torch.tensor([1]),
                         init_poses=T_bad[None], image_index=torch.tensor([0]))
     expected = judge.score_poses(batch, torch.stack([T_bad, T_gt])[:, None])
     assert float(expected[1, 0]) > float(expected[0, 0])
@@ -73,17 +61,17 @@ def test_the_member_whose_result_explains_the_image_best_is_kept(example_model, 
     assert out.timings.render_s == 0.5
 
 
-def test_a_diverged_result_is_never_chosen(example_model, scene):
-    _, _, T_gt, T_bad = scene
+def test_a_diverged_result_is_never_chosen(example_model, perturbed_scene):
+    _, _, T_gt, T_bad = perturbed_scene
     objs = {1: example_model}
     members = [_Returns(objs, T_bad, RefineStatus.KEPT_INITIAL_WORSE), _Returns(objs, T_gt, RefineStatus.DIVERGED)]
-    out = _refine(EnsembleRefiner(members, RgbLM(objs)), scene, T_bad)
+    out = _refine(EnsembleRefiner(members, RgbLM(objs)), perturbed_scene, T_bad)
     torch.testing.assert_close(out.poses[0], T_bad)
     assert int(out.status[0]) == int(RefineStatus.KEPT_INITIAL_WORSE)
 
 
-def test_score_poses_is_the_accept_test_score(example_model, scene):
-    image, K, T_gt, T_bad = scene
+def test_score_poses_is_the_accept_test_score(example_model, perturbed_scene):
+    image, K, T_gt, T_bad = perturbed_scene
     rgb = RgbLM({1: example_model})
     batch = RefineBatch(images=image[None], K=K[None], object_ids=torch.tensor([1]), init_poses=T_bad[None],
                         image_index=torch.tensor([0]))
@@ -103,13 +91,13 @@ def _deepim_weights(obj, tmp_path):
     return path
 
 
-def test_make_refiner_builds_an_ensemble_from_method_names(example_model, scene, tmp_path):
+def test_make_refiner_builds_an_ensemble_from_method_names(example_model, perturbed_scene, tmp_path):
     d = _deepim_weights(example_model, tmp_path)
     objs = {1: example_model}
     ensemble = make_refiner("rgb-lm,deepim,deepim+rgb-lm", objs, weights=d)
     assert isinstance(ensemble, EnsembleRefiner) and ensemble.name == "rgb-lm,deepim,deepim+rgb-lm"
     assert [type(m) for m in ensemble.members] == [RgbLM, DeepimRefiner, CascadeRefiner]
-    out = _refine(ensemble, scene, scene[3])
+    out = _refine(ensemble, perturbed_scene, perturbed_scene[3])
     assert out.poses.shape == (1, 4, 4) and torch.isfinite(out.poses).all()
     assert out.trace.shape[0] == 1 + ensemble.default_iterations
     with pytest.raises(InvalidInputError, match="needs weights"):

@@ -11,41 +11,30 @@ from iterpose.refiners import RefineStatus, RgbLM, RgbLMConfig, make_refiner
 from iterpose.refiners.base import RefineBatch, RefineOutput, Refiner, RefineTimings
 from iterpose.refiners.cascade import CascadeRefiner
 
-from .conftest import make_scene
-
 OK, KEPT = int(RefineStatus.OK), int(RefineStatus.KEPT_INITIAL_WORSE)
 
 
-@pytest.fixture(scope="module")
-def scene(example_model):
-    """``(image, K, T_gt, T_bad)``: T_bad is T_gt with 10 deg / 1, 1, 4 cm of DeepIM noise."""
-    image, K, T_gt = make_scene(example_model, 11)
-    T_bad = perturb_poses(T_gt[None], PerturbConfig(rot_std_deg=10.0, trans_std_m=(0.01, 0.01, 0.04)),
-                          torch.Generator().manual_seed(4))[0]
-    return image, K, T_gt, T_bad
-
-
-def _batch(scene, reference: torch.Tensor) -> RefineBatch:
+def _batch(perturbed_scene, reference: torch.Tensor) -> RefineBatch:
     """One object of the scene's image with ``reference [4, 4]`` as its initial pose."""
-    image, K = scene[0], scene[1]
+    image, K = perturbed_scene[0], perturbed_scene[1]
     return RefineBatch(images=image[None], K=K[None], object_ids=torch.tensor([1]), init_poses=reference[None],
                        image_index=torch.tensor([0]))
 
 
-def test_accept_test_prefers_the_true_pose(example_model, scene):
-    _, _, T_gt, T_bad = scene
+def test_accept_test_prefers_the_true_pose(example_model, perturbed_scene):
+    _, _, T_gt, T_bad = perturbed_scene
     rgb = RgbLM({1: example_model})
-    assert rgb.accept_test(_batch(scene, T_bad), T_gt[None]).passed.tolist() == [True]
-    worse = rgb.accept_test(_batch(scene, T_gt), T_bad[None])
+    assert rgb.accept_test(_batch(perturbed_scene, T_bad), T_gt[None]).passed.tolist() == [True]
+    worse = rgb.accept_test(_batch(perturbed_scene, T_gt), T_bad[None])
     assert worse.passed.tolist() == [False]
     assert float(worse.reference_scores[0]) > float(worse.scores[0])
     nan = torch.full((1, 4, 4), float("nan"))
-    assert rgb.accept_test(_batch(scene, T_bad), nan).passed.tolist() == [False]
+    assert rgb.accept_test(_batch(perturbed_scene, T_bad), nan).passed.tolist() == [False]
 
 
-def test_accept_test_is_the_test_that_ends_refine(example_model, scene):
+def test_accept_test_is_the_test_that_ends_refine(example_model, perturbed_scene):
     """The public check gives the same answer as refine()'s own accept test on refine()'s result."""
-    image, K, T_gt, _ = scene
+    image, K, T_gt, _ = perturbed_scene
     rgb = RgbLM({1: example_model}, RgbLMConfig(iterations=4, depth_fallback=False))
     starts = perturb_poses(T_gt[None].expand(4, 4, 4), PerturbConfig(rot_std_deg=6.0, trans_std_m=(0.005, 0.005, 0.03)),
                            torch.Generator().manual_seed(9))
@@ -90,9 +79,9 @@ class _Keep(_To):
     ("gt", "bad", False, OK, "bad"),  # without the guard the worse pose goes through
     ("bad", "gt", True, OK, "gt"),  # a real improvement passes
 ])
-def test_guard_keeps_the_cascade_input_when_the_result_is_worse(example_model, scene, start, target, guarded,
+def test_guard_keeps_the_cascade_input_when_the_result_is_worse(example_model, perturbed_scene, start, target, guarded,
                                                                  status, returns):
-    image, K, T_gt, T_bad = scene
+    image, K, T_gt, T_bad = perturbed_scene
     poses = {"gt": T_gt, "bad": T_bad}
     objs = {1: example_model}
     guard = RgbLM(objs) if guarded else None
@@ -101,7 +90,7 @@ def test_guard_keeps_the_cascade_input_when_the_result_is_worse(example_model, s
     assert out.status.tolist() == [status]
     torch.testing.assert_close(out.poses[0], poses[returns])
     if guarded and status == KEPT:
-        expected = RgbLM(objs).accept_test(_batch(scene, T_gt), T_bad[None]).reference_scores
+        expected = RgbLM(objs).accept_test(_batch(perturbed_scene, T_gt), T_bad[None]).reference_scores
         torch.testing.assert_close(out.scores, expected)
 
 
