@@ -32,7 +32,7 @@ _LEARNED = ("repose", "deepim")
 
 def ensemble_members(method: str) -> tuple[str, ...]:
     """The members of an ensemble's method name (``"rgb-lm,deepim"`` -> ``("rgb-lm", "deepim")``); ``(method,)``
-    for any other name. Raises InvalidInputError for an unknown member, a repeated one, or a single one."""
+    for any other name. Raises InvalidInputError for an unknown (or empty) member or a repeated one."""
     if ENSEMBLE_SEPARATOR not in method:
         return (method,)
     members = tuple(m.strip() for m in method.split(ENSEMBLE_SEPARATOR))
@@ -43,6 +43,7 @@ def ensemble_members(method: str) -> tuple[str, ...]:
     if len(set(members)) != len(members):
         raise InvalidInputError(f"make_refiner: ensemble {method!r} names a member twice.")
     return members
+
 
 Weights = str | Path | Sequence[str | Path] | None
 
@@ -118,11 +119,13 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
     """Build a refiner.
 
     Args:
-        method: one of :data:`METHODS`.
+        method: one of :data:`METHODS`, or two or more of them joined by commas: an ensemble
+            (:class:`~iterpose.refiners.ensemble.EnsembleRefiner`), its members built as here, judged by an ``RgbLM``.
         objects: ``{obj_id: ObjectModel}`` the refiner works on.
         weights: the checkpoint of a learned method (required for them; ``rgb-lm`` takes none); for a cascade, one
-            per learned stage, in any order.
-        iterations: override of the method's default number of iterations (not for a cascade: set its stages').
+            per learned stage, in any order; for an ensemble, one per learned method its members use.
+        iterations: override of the method's default number of iterations (not for a cascade or an ensemble: set
+            its stages' or members').
         device: torch device of a learned method's network.
         hypotheses: above 1, the method runs from this many rotated copies of each initial pose and the result
             whose outline best matches the image is kept (:class:`~iterpose.refiners.hypotheses.
@@ -133,7 +136,7 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
 
     Raises:
         InvalidInputError: as :func:`check_method_and_weights`, weights for other objects, iterations for a
-            cascade.
+            cascade or an ensemble.
         MissingFileError, DataFormatError: unreadable weights.
     """
     if isinstance(hypotheses, bool) or not isinstance(hypotheses, int) or hypotheses < 1:
