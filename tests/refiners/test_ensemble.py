@@ -97,6 +97,9 @@ def test_make_refiner_builds_an_ensemble_from_method_names(example_model, pertur
     ensemble = make_refiner("rgb-lm,deepim,deepim+rgb-lm", objs, weights=d)
     assert isinstance(ensemble, EnsembleRefiner) and ensemble.name == "rgb-lm,deepim,deepim+rgb-lm"
     assert [type(m) for m in ensemble.members] == [RgbLM, DeepimRefiner, CascadeRefiner]
+    assert ensemble.judge is ensemble.members[0]  # the rgb-lm member judges; no second RgbLM is built
+    other = make_refiner("deepim,deepim+rgb-lm", objs, weights=d)
+    assert isinstance(other.judge, RgbLM) and all(m is not other.judge for m in other.members)
     out = _refine(ensemble, perturbed_scene, perturbed_scene[3])
     assert out.poses.shape == (1, 4, 4) and torch.isfinite(out.poses).all()
     assert out.trace.shape[0] == 1 + ensemble.default_iterations

@@ -144,7 +144,7 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
     if scorer is not None and hypotheses == 1:
         raise InvalidInputError("make_refiner: a scorer ranks hypotheses; give hypotheses >= 2 with it "
                                 "(--hypotheses 7 --scorer FILE).")
-    refiner = _make(method, objects, weights, iterations, device)
+    refiner = _build(method, objects, check_method_and_weights(method, weights), iterations, device)
     if hypotheses == 1:
         return refiner
     from iterpose.refiners.hypotheses import MultiHypothesisRefiner  # noqa: PLC0415
@@ -157,8 +157,8 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
     return MultiHypothesisRefiner(refiner, hypotheses, hypothesis_angle_deg, scorer=pose_scorer)
 
 
-def _make(method: str, objects, weights: Weights, iterations: int | None, device: str) -> Refiner:
-    ckpts = check_method_and_weights(method, weights)
+def _build(method: str, objects, ckpts: dict, iterations: int | None, device: str) -> Refiner:
+    """``method`` built from checkpoints already read and checked (:func:`check_method_and_weights`'s result)."""
     members = ensemble_members(method)
     if len(members) > 1:
         if iterations is not None:
@@ -167,8 +167,9 @@ def _make(method: str, objects, weights: Weights, iterations: int | None, device
         from iterpose.refiners.ensemble import EnsembleRefiner  # noqa: PLC0415
         from iterpose.refiners.rgb_lm import RgbLM  # noqa: PLC0415
 
-        built = [_make(m, objects, [ckpts[s][1] for s in learned_methods(m)], None, device) for m in members]
-        return EnsembleRefiner(built, RgbLM(objects), name=method)
+        built = [_build(m, objects, ckpts, None, device) for m in members]
+        judge = next((m for m in built if type(m) is RgbLM), None) or RgbLM(objects)  # an rgb-lm member's defaults
+        return EnsembleRefiner(built, judge, name=method)
     if method in CASCADES:
         if iterations is not None:
             raise InvalidInputError(f"make_refiner: {method!r} runs each stage's default iterations; iterations "
