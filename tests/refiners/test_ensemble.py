@@ -70,6 +70,46 @@ def test_a_diverged_result_is_never_chosen(example_model, perturbed_scene):
     assert int(out.status[0]) == int(RefineStatus.KEPT_INITIAL_WORSE)
 
 
+class _Counting(_Returns):
+    calls = 0
+
+    def _refine(self, batch, iterations):
+        self.calls += 1
+        return super()._refine(batch, iterations)
+
+
+def test_a_cascade_member_starts_from_the_earlier_member_that_is_its_first_stage(example_model, perturbed_scene):
+    _, _, T_gt, T_bad = perturbed_scene
+    objs = {1: example_model}
+    first, second = _Counting(objs, T_bad, iterations=2), _Counting(objs, T_gt, iterations=3)
+    cascade = CascadeRefiner([first, second], "first+second")
+    out = _refine(EnsembleRefiner([first, cascade], RgbLM(objs)), perturbed_scene, T_bad)
+    assert (first.calls, second.calls) == (1, 1)
+    torch.testing.assert_close(out.poses[0], T_gt)
+    assert out.trace.shape == (6, 1, 4, 4)  # the cascade's trace: its first stage's 2 steps, then 3
+    torch.testing.assert_close(out.trace[2, 0], T_bad)
+    assert out.timings.render_s == 0.5  # each stage counted once
+    # a cascade whose first stage is not a member runs it itself
+    other = _Counting(objs, T_bad, iterations=2)
+    _refine(EnsembleRefiner([other, CascadeRefiner([first, second])], RgbLM(objs)), perturbed_scene, T_bad)
+    assert (other.calls, first.calls) == (1, 2)
+
+
+def test_make_refiner_shares_single_methods_and_the_result_is_unchanged(example_model, perturbed_scene, tmp_path):
+    d = _deepim_weights(example_model, tmp_path)
+    objs = {1: example_model}
+    ensemble = make_refiner("rgb-lm,deepim,deepim+rgb-lm", objs, weights=d)
+    rgb, deepim, cascade = ensemble.members
+    assert cascade.stages[0] is deepim and cascade.stages[1] is rgb
+    separate = EnsembleRefiner([RgbLM(objs), make_refiner("deepim", objs, weights=d),
+                                make_refiner("deepim+rgb-lm", objs, weights=d)], RgbLM(objs))
+    a, b = (_refine(e, perturbed_scene, perturbed_scene[3]) for e in (ensemble, separate))
+    # equal up to float32 rounding: a cascade run on its own re-orthonormalises its first stage's input
+    torch.testing.assert_close(a.poses, b.poses)
+    torch.testing.assert_close(a.trace, b.trace)
+    assert torch.equal(a.status, b.status)
+
+
 def test_score_poses_is_the_accept_test_score(example_model, perturbed_scene):
     image, K, T_gt, T_bad = perturbed_scene
     rgb = RgbLM({1: example_model})

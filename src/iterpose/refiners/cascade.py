@@ -65,13 +65,32 @@ class CascadeRefiner(Refiner):
             raise InvalidInputError(f"{self.name}: runs each stage's own iterations ("
                                     f"{'+'.join(str(s.default_iterations) for s in self.stages)}); set them per stage "
                                     f"instead of iterations={iterations}.")
+        return self.run_stages(batch)
+
+    def run_stages(self, batch: RefineBatch, first: RefineOutput | None = None) -> RefineOutput:
+        """The cascade on a checked batch (what :meth:`refine` runs after its checks).
+
+        Args:
+            batch: checked inputs (:class:`RefineBatch`).
+            first: the first stage's :meth:`~Refiner.refine` output on this same batch when it is already known
+                (an :class:`~iterpose.refiners.ensemble.EnsembleRefiner` whose member is that stage): the stage
+                is then not run again and its time is not counted in the returned timings.
+
+        Returns:
+            :class:`RefineOutput` as :meth:`refine`'s, relative to ``batch.init_poses``.
+        """
         t0 = time.perf_counter()
         poses = batch.init_poses
         status = scores = None
         traces, totals = [], {"prepare_s": 0.0, "features_s": 0.0, "render_s": 0.0, "terms_s": 0.0, "solve_s": 0.0,
                               "accept_s": 0.0}
         for k, stage in enumerate(self.stages):
-            out = stage.refine(batch.images, batch.K, batch.object_ids, poses, batch.image_index)
+            if k == 0 and first is not None:
+                out = first
+            else:
+                out = stage.refine(batch.images, batch.K, batch.object_ids, poses, batch.image_index)
+                for key in totals:
+                    totals[key] += getattr(out.timings, key)
             traces.append(out.trace if k == 0 else out.trace[1:])
             changed = ~torch.isin(out.status.cpu(), torch.tensor(_KEPT, dtype=out.status.dtype))
             if status is None:
@@ -80,8 +99,6 @@ class CascadeRefiner(Refiner):
                 status = torch.where(changed.to(status.device), torch.zeros_like(status), status)  # 0 = OK
                 scores = torch.where(changed.to(scores.device), out.scores.to(scores), scores)
             poses = out.poses.to(batch.init_poses)
-            for key in totals:
-                totals[key] += getattr(out.timings, key)
         if self.guard is not None:
             t_guard = time.perf_counter()
             poses, scores, status = self._guarded(batch, poses, scores, status)

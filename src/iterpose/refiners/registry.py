@@ -157,8 +157,12 @@ def make_refiner(method: str, objects: Mapping[int, object], *, weights: Weights
     return MultiHypothesisRefiner(refiner, hypotheses, hypothesis_angle_deg, scorer=pose_scorer)
 
 
-def _build(method: str, objects, ckpts: dict, iterations: int | None, device: str) -> Refiner:
-    """``method`` built from checkpoints already read and checked (:func:`check_method_and_weights`'s result)."""
+def _build(method: str, objects, ckpts: dict, iterations: int | None, device: str,
+           singles: dict[str, Refiner] | None = None) -> Refiner:
+    """``method`` built from checkpoints already read and checked (:func:`check_method_and_weights`'s result).
+
+    ``singles``: single-method refiners already built for this ensemble, by method name; a cascade's stage or a
+    member that names one of them is that same object (so the ensemble can run it once)."""
     members = ensemble_members(method)
     if len(members) > 1:
         if iterations is not None:
@@ -167,7 +171,8 @@ def _build(method: str, objects, ckpts: dict, iterations: int | None, device: st
         from iterpose.refiners.ensemble import EnsembleRefiner  # noqa: PLC0415
         from iterpose.refiners.rgb_lm import RgbLM  # noqa: PLC0415
 
-        built = [_build(m, objects, ckpts, None, device) for m in members]
+        singles = {}
+        built = [_build(m, objects, ckpts, None, device, singles) for m in members]
         judge = next((m for m in built if type(m) is RgbLM), None) or RgbLM(objects)  # an rgb-lm member's defaults
         return EnsembleRefiner(built, judge, name=method)
     if method in CASCADES:
@@ -176,10 +181,21 @@ def _build(method: str, objects, ckpts: dict, iterations: int | None, device: st
                                     f"cannot be overridden for a cascade.")
         from iterpose.refiners.cascade import CascadeRefiner  # noqa: PLC0415
 
-        stages = [_single(s, objects, ckpts, None, device) for s in CASCADES[method]]
+        stages = [_shared_single(s, objects, ckpts, device, singles) for s in CASCADES[method]]
         guard = stages[-1] if CASCADES[method][-1] == "rgb-lm" else None
         return CascadeRefiner(stages, name=method, guard=guard)
+    if iterations is None:
+        return _shared_single(method, objects, ckpts, device, singles)
     return _single(method, objects, ckpts, iterations, device)
+
+
+def _shared_single(method: str, objects, ckpts: dict, device: str, singles: dict[str, Refiner] | None) -> Refiner:
+    """The single method with its default iterations, taken from (and added to) ``singles`` when given."""
+    if singles is None:
+        return _single(method, objects, ckpts, None, device)
+    if method not in singles:
+        singles[method] = _single(method, objects, ckpts, None, device)
+    return singles[method]
 
 
 def _single(method: str, objects, ckpts: dict, iterations: int | None, device: str) -> Refiner:
