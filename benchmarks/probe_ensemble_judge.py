@@ -24,7 +24,6 @@ Writes the arrays to ``--out`` (``[n, C]`` each, plus ``rows``, ``im_id``, ``obj
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -33,33 +32,30 @@ import torch
 from scipy.spatial import cKDTree
 
 import iterpose
+from iterpose.cli._common import apply_threads
 from iterpose.data import BopDataset, ResultsTable, read_results_csv
+from iterpose.data.bop import gt_T_co
 from iterpose.geometry.camera import bop_to_opencv_K
 from iterpose.refiners import make_refiner
 from iterpose.refiners.base import RefineBatch
 from iterpose.refiners.scorer import load_scorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import _report  # noqa: E402
+from bench_refine_lmo import _report, lmo_root  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("ITERPOSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 N_POINTS = 500
 
 
-def _points(objects) -> dict[int, np.ndarray]:
-    rng = np.random.default_rng(0)
-    out = {}
-    for k, m in objects.items():
-        v = m.vertices.numpy().astype(np.float64)
-        out[k] = v[rng.choice(len(v), min(N_POINTS, len(v)), replace=False)]
-    return out
+_POINTS: dict[int, np.ndarray] = {}
 
 
-def _gt_T(g) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = g.R, g.t_mm / 1000.0
-    return T
+def _points(model) -> np.ndarray:
+    """``[≤ N_POINTS, 3]`` model points (metres), a fixed sample per object."""
+    if model.obj_id not in _POINTS:
+        v = model.vertices.numpy().astype(np.float64)
+        _POINTS[model.obj_id] = v[np.random.default_rng(0).choice(len(v), min(N_POINTS, len(v)), replace=False)]
+    return _POINTS[model.obj_id]
 
 
 def _move(pts: np.ndarray, Ta: np.ndarray, Tb: np.ndarray) -> float:
@@ -80,52 +76,65 @@ def _err(pts: np.ndarray, T: np.ndarray, gts: list[np.ndarray], symmetric: bool)
     return float(best)
 
 
+def image_batches(ds: BopDataset, init: ResultsTable):
+    """Yields ``(rows, batch)`` per image: the rows of ``init`` in it whose initial pose is real, and a
+    :class:`RefineBatch` of them (the image, its OpenCV K, the initial poses); prints progress."""
+    T0_all = init.T_co()
+    groups = sorted(set(zip(init.scene_id.tolist(), init.im_id.tolist())))
+    for gi, (s, m) in enumerate(groups):
+        rows = np.nonzero((init.scene_id == s) & (init.im_id == m) & (T0_all[:, 2, 3] > 0.05))[0]
+        if len(rows):
+            image = torch.from_numpy(np.ascontiguousarray(ds.load_rgb(s, m))).permute(2, 0, 1)[None].float() / 255
+            K = torch.tensor(bop_to_opencv_K(np.array(ds.camera_K(s, m), dtype=np.float64)), dtype=torch.float32)
+            yield rows, RefineBatch(images=image, K=K[None], object_ids=torch.tensor(init.obj_id[rows]),
+                                    init_poses=torch.tensor(T0_all[rows], dtype=torch.float32),
+                                    image_index=torch.zeros(len(rows), dtype=torch.int64))
+        print(f"\r{gi + 1}/{len(groups)} images", end="", flush=True)
+    print()
+
+
+def gt_errors(ds: BopDataset, objects, init: ResultsTable, rows: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    """``[M, C]`` ADD(-S) / diameter of candidate poses ``cands [C, M, 4, 4]`` (metres) of ``init``'s ``rows`` (one
+    image), against the nearest ground-truth instance of each row's object."""
+    s, m = int(init.scene_id[rows[0]]), int(init.im_id[rows[0]])
+    gt = ds.scene_gt(s)[m]
+    out = np.empty((len(rows), cands.shape[0]))
+    for j, r in enumerate(rows):
+        model = objects[int(init.obj_id[r])]
+        gts = [gt_T_co(g) for g in gt if g.obj_id == model.obj_id and not g.is_placeholder]
+        for c in range(cands.shape[0]):
+            out[j, c] = _err(_points(model), cands[c, j], gts, model.is_symmetric) / model.diameter_m
+    return out
+
+
 def collect(ds: BopDataset, init: ResultsTable, cands: list[ResultsTable], deepim_weights: Path,
             scorer_weights: Path) -> dict:
     objects = iterpose.load_objects(ds.root / "models")
     judge = make_refiner("rgb-lm", objects)
     deepim = make_refiner("deepim", objects, weights=deepim_weights)
-    pts = _points(objects)
-    symmetric = {k: bool(len(m.symmetries_discrete) or m.symmetries_continuous) for k, m in objects.items()}
-    T0_all = init.T_co()
+    scorer = load_scorer(scorer_weights, objects)
     Tc_all = np.stack([c.T_co() for c in cands])  # [C, n, 4, 4]
     C, n = Tc_all.shape[:2]
-    scorer = load_scorer(scorer_weights, objects)
     feats = {k: np.full((n, C), np.nan) for k in ("colour", "move_deepim", "move_rgblm", "scorer", "err")}
     valid = np.zeros(n, dtype=bool)
-    groups = sorted(set(zip(init.scene_id.tolist(), init.im_id.tolist())))
-    for gi, (s, m) in enumerate(groups):
-        rows = np.nonzero((init.scene_id == s) & (init.im_id == m) & (T0_all[:, 2, 3] > 0.05))[0]
-        if len(rows) == 0:
-            continue
+    for rows, batch in image_batches(ds, init):
         valid[rows] = True
-        image = torch.from_numpy(np.ascontiguousarray(ds.load_rgb(s, m))).permute(2, 0, 1)[None].float() / 255.0
-        K = torch.tensor(bop_to_opencv_K(np.array(ds.camera_K(s, m), dtype=np.float64)), dtype=torch.float32)[None]
-        ids = torch.tensor(init.obj_id[rows], dtype=torch.int64)
-        batch = RefineBatch(images=image, K=K, object_ids=ids, init_poses=torch.tensor(T0_all[rows], dtype=torch.float32),
-                            image_index=torch.zeros(len(rows), dtype=torch.int64))
+        M = len(rows)
         cand = torch.tensor(Tc_all[:, rows], dtype=torch.float32)
         with torch.no_grad():
             feats["colour"][rows] = judge.score_poses(batch, cand).numpy().T
-            M = len(rows)
             feats["scorer"][rows] = scorer.predict_error(
-                image, K.expand(C * M, 3, 3), [int(i) for i in ids.repeat(C)], cand.reshape(C * M, 4, 4),
-                torch.zeros(C * M, dtype=torch.int64), batch.init_poses.repeat(C, 1, 1)).view(C, M).numpy().T
+                batch.images, batch.K.expand(C * M, 3, 3), [int(i) for i in batch.object_ids.repeat(C)],
+                cand.reshape(C * M, 4, 4), torch.zeros(C * M, dtype=torch.int64), batch.init_poses.repeat(C, 1, 1)
+            ).view(C, M).numpy().T
             for c in range(C):
                 for name, ref in (("move_deepim", deepim), ("move_rgblm", judge)):
-                    out = ref.refine(image, K, ids, cand[c], torch.zeros(len(rows), dtype=torch.int64))
-                    T1 = out.poses.double().numpy()
+                    T1 = ref.refine(batch.images, batch.K, batch.object_ids, cand[c], batch.image_index).poses
                     for j, r in enumerate(rows):
-                        o = int(init.obj_id[r])
-                        feats[name][r, c] = _move(pts[o], Tc_all[c, r], T1[j]) / objects[o].diameter_m
-        gt = ds.scene_gt(s)[m]
-        for r in rows:
-            o = int(init.obj_id[r])
-            gts = [_gt_T(g) for g in gt if g.obj_id == o and not g.is_placeholder]
-            for c in range(C):
-                feats["err"][r, c] = _err(pts[o], Tc_all[c, r], gts, symmetric[o]) / objects[o].diameter_m
-        print(f"\r{gi + 1}/{len(groups)} images", end="", flush=True)
-    print()
+                        model = objects[int(init.obj_id[r])]
+                        moved = _move(_points(model), Tc_all[c, r], T1[j].double().numpy())
+                        feats[name][r, c] = moved / model.diameter_m
+        feats["err"][rows] = gt_errors(ds, objects, init, rows, Tc_all[:, rows])
     feats.update(valid=valid, im_id=init.im_id.copy(), obj_id=init.obj_id.copy())
     return feats
 
@@ -158,8 +167,9 @@ def rules(ds: BopDataset, init: ResultsTable, cands: list[ResultsTable], f: dict
     for name, ch in options.items():
         correct = err[np.arange(len(init)), ch] < 0.1
         r = _report(ds, _pick(init, cands, ch), None)["recall"]
+        halves = [correct[half & f["valid"]].mean() for half in (even, ~even)]
         print(f"{name:24s} ad_0.1d {r['ad_0.1d']:.4f} proj {r['proj_5px']:.4f} "
-              f"(own err<0.1d even/odd {correct[even & f['valid']].mean():.4f}/{correct[~even & f['valid']].mean():.4f})")
+              f"(own err<0.1d even/odd {halves[0]:.4f}/{halves[1]:.4f})")
 
 
 def main() -> int:
@@ -172,11 +182,10 @@ def main() -> int:
     p.add_argument("--rules", action="store_true", help="read --out and print each selection rule's recalls")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    lmo = DATA / "lmo"
-    if not (lmo / "test_targets_bop19.json").exists():
-        print(f"LM-O data not found at {lmo}; nothing to measure", file=sys.stderr)
+    apply_threads(args.threads)
+    lmo = lmo_root()
+    if lmo is None:
         return 0
-    torch.set_num_threads(args.threads)
     ds = BopDataset(lmo)
     init = read_results_csv(args.init_csv)
     cands = [read_results_csv(c) for c in args.cand_csvs]

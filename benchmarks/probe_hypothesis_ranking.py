@@ -10,8 +10,9 @@ For every estimate of the chosen images that matches a ground-truth instance (th
 closest one), :meth:`MultiHypothesisRefiner.candidates` refines the initial pose and its rotated copies; per
 target the ADD(-S) error (ADD-S for symmetric objects, model vertices, in diameters) of each candidate says
 whether it is within 0.1 d. Reported: the initial pose's own refinement (H = 1), the candidate the refiner keeps
-(outline ranking), the wrapped refiner's own score as the ranking instead, with ``--scorer`` the learned scorer's
-ranking, and the oracle (any candidate within 0.1 d): the gap between the kept and the oracle is what a better ranking could add. Not the BOP evaluator (targets
+(outline ranking), the wrapped refiner's own score as the ranking instead, RGB-LM's score (what an ensemble keeps
+the highest of; :meth:`RgbLM.score_poses`, crops at the initial pose), with ``--scorer`` the learned scorer's
+ranking and RGB-LM's score minus ``COLOUR_SCORER_WEIGHT`` × log(predicted error), and the oracle (any candidate within 0.1 d): the gap between the kept and the oracle is what a better ranking could add. Not the BOP evaluator (targets
 here are estimates matched to ground truth, not BOP19's matching), so compare the rows with each other. Reads
 ../shared/data/lmo (exits with a message when absent); writes ``benchmarks/results/hypothesis_ranking[_<tag>].json``.
 """
@@ -38,12 +39,15 @@ from iterpose.geometry.camera import bop_to_opencv_K  # noqa: E402
 from iterpose.metrics.pose_error import add, adi  # noqa: E402
 from iterpose.refiners import RefineStatus, make_refiner  # noqa: E402
 from iterpose.refiners.base import RefineBatch  # noqa: E402
+from iterpose.refiners.rgb_lm import RgbLM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+COLOUR_SCORER_WEIGHT = 0.1  # RGB-LM's score spans ~0.1 between candidates; log errors span ~1-2
 
 
 def candidate_errors(ds: BopDataset, csv: Path, refiner, objects: dict, every: int) -> list[dict]:
-    """Per matched estimate: ADD(-S) / diameter of each candidate, outline and own scores, statuses."""
+    """Per matched estimate: ADD(-S) / diameter of each candidate, outline, own and RGB-LM scores, statuses."""
+    judge = RgbLM(objects)
     init = read_results_csv(csv)
     T_all = init.T_co()
     pts = {k: 1000.0 * o.vertices.double().numpy()[:: max(1, len(o.vertices) // 1000)] for k, o in objects.items()}
@@ -65,6 +69,8 @@ def candidate_errors(ds: BopDataset, csv: Path, refiner, objects: dict, every: i
                             image_index=torch.zeros(len(rows), dtype=torch.int64))
         cands = refiner.candidates(batch, refiner.default_iterations)
         P = cands.poses.double().numpy()
+        with torch.no_grad():
+            colour = judge.score_poses(batch, cands.poses.to(torch.float32).transpose(0, 1)).T.numpy()  # [M, H]
         own = cands.output.scores.reshape(len(rows), -1).cpu().numpy()
         for j, i in enumerate(rows):
             k = int(init.obj_id[i])
@@ -74,9 +80,11 @@ def candidate_errors(ds: BopDataset, csv: Path, refiner, objects: dict, every: i
             errs = [metric(p[:3, :3], 1000.0 * p[:3, 3:], G[:3, :3], 1000.0 * G[:3, 3:], pts[k]) / d for p in P[j]]
             row = {"scene_id": s, "im_id": m, "obj_id": k, "errors_rel": errs,
                    "outline": cands.outline_scores[j].tolist(), "own_score": own[j].tolist(),
-                   "status": cands.status[j].tolist()}
+                   "colour": colour[j].tolist(), "status": cands.status[j].tolist()}
             if cands.predicted_errors is not None:
                 row["scorer"] = (-cands.predicted_errors[j]).tolist()
+                row["colour_scorer"] = (colour[j] - COLOUR_SCORER_WEIGHT
+                                        * np.log(cands.predicted_errors[j].numpy())).tolist()
             out.append(row)
     return out
 
@@ -93,9 +101,10 @@ def summarise(rows: list[dict]) -> dict:
         return float(ok[np.arange(len(ok)), s.argmax(1)].mean())
 
     out = {"n": len(rows), "one_start": float(ok[:, 0].mean()), "outline_ranked": ranked("outline"),
-           "own_score_ranked": ranked("own_score")}
+           "own_score_ranked": ranked("own_score"), "colour_ranked": ranked("colour")}
     if rows and "scorer" in rows[0]:
         out["scorer_ranked"] = ranked("scorer")
+        out["colour_scorer_ranked"] = ranked("colour_scorer")
     return {**out, "oracle": float((ok & allowed).any(1).mean()), "oracle_any": float(ok.any(1).mean())}
 
 
