@@ -27,6 +27,11 @@ $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $D --threads
     --tag hyp7_scorer_phase7
 $PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $C --every 2 --threads 2 --scorer $S --tag scorer
 $PY benchmarks/bench_scorer_synth.py --weights $S --threads 2
+# session 11: RGB-LM's score (and score - 0.1 log predicted error) as the hypotheses' ranking; a depth search on the
+# ensemble's kpt result (its refined CSV, written by the ensemble line above to the default work dir)
+$PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $C --every 1 --threads 2 --scorer $S --tag colour
+$PY benchmarks/probe_depth_search.py ../shared/data/lmo-init/kpt_lmo-test.csv \
+    /tmp/iterpose_bench_lmo/rgb_lm_or_deepim_or_deepim+rgb_lm_lmokpt_lmo-test.csv --tag ensemble_kpt
 # what on a real image moves a near-correct pose: objects repainted / surroundings replaced (session 8)
 # (session 8's deepim / deepim_ring / s8_2p5 files were measured with the phase 3 file, now $C)
 $PY benchmarks/probe_appearance_gap.py --weights deepim=$C --every 2 --threads 1 --tag deepim

@@ -12,8 +12,9 @@ target the ADD(-S) error (ADD-S for symmetric objects, model vertices, in diamet
 whether it is within 0.1 d. Reported: the initial pose's own refinement (H = 1), the candidate the refiner keeps
 (outline ranking), the wrapped refiner's own score as the ranking instead, RGB-LM's score (what an ensemble keeps
 the highest of; :meth:`RgbLM.score_poses`, crops at the initial pose), with ``--scorer`` the learned scorer's
-ranking and RGB-LM's score minus ``COLOUR_SCORER_WEIGHT`` × log(predicted error), and the oracle (any candidate within 0.1 d): the gap between the kept and the oracle is what a better ranking could add. Not the BOP evaluator (targets
-here are estimates matched to ground truth, not BOP19's matching), so compare the rows with each other. Reads
+ranking and RGB-LM's score minus ``COLOUR_SCORER_WEIGHT`` × log(predicted error), and the oracle (any candidate
+within 0.1 d): the gap between the kept and the oracle is what a better ranking could add. Not the BOP evaluator
+(targets here are estimates matched to ground truth, not BOP19's matching), so compare the rows with each other. Reads
 ../shared/data/lmo (exits with a message when absent); writes ``benchmarks/results/hypothesis_ranking[_<tag>].json``.
 """
 
