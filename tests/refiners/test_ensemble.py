@@ -78,12 +78,15 @@ class _Counting(_Returns):
         return super()._refine(batch, iterations)
 
 
-def test_a_cascade_member_starts_from_the_earlier_member_that_is_its_first_stage(example_model, perturbed_scene):
+@pytest.mark.parametrize("cascade_first", [False, True])
+def test_a_cascade_member_starts_from_the_member_that_is_its_first_stage(example_model, perturbed_scene,
+                                                                          cascade_first):
     _, _, T_gt, T_bad = perturbed_scene
     objs = {1: example_model}
     first, second = _Counting(objs, T_bad, iterations=2), _Counting(objs, T_gt, iterations=3)
     cascade = CascadeRefiner([first, second], "first+second")
-    out = _refine(EnsembleRefiner([first, cascade], RgbLM(objs)), perturbed_scene, T_bad)
+    members = [cascade, first] if cascade_first else [first, cascade]
+    out = _refine(EnsembleRefiner(members, RgbLM(objs)), perturbed_scene, T_bad)
     assert (first.calls, second.calls) == (1, 1)
     torch.testing.assert_close(out.poses[0], T_gt)
     assert out.trace.shape == (6, 1, 4, 4)  # the cascade's trace: its first stage's 2 steps, then 3

@@ -15,7 +15,7 @@ Per object, relative to the ensemble's input: pose and status are the chosen mem
 ``DEPTH_ONLY``); score is the judge's score of the chosen pose (so scores of the ensemble are comparable across
 objects, not across methods); trace is the chosen member's, padded with its last pose to the longest member's
 length. It costs the sum of the members plus one render per member and object, except that a cascade member whose
-first stage is an earlier member (the same object: ``make_refiner`` builds each single method once per ensemble, so
+first stage is another member (the same object: ``make_refiner`` builds each single method once per ensemble, so
 in ``rgb-lm,deepim,deepim+rgb-lm`` the cascade's DeepIM is the ``deepim`` member) starts from that member's result
 instead of running the stage again; the result is the same up to float32 rounding.
 """
@@ -56,12 +56,12 @@ class EnsembleRefiner(Refiner):
         common = [k for k in members[0].objects if all(k in m.objects for m in members[1:])]
         self.objects = MappingProxyType({k: members[0].objects[k] for k in common})
 
-    def _first_stage_member(self, member: Refiner, before: int) -> int | None:
-        """Index of the member among the first ``before`` that is ``member``'s first stage (the same object), when
-        ``member`` is a :class:`~iterpose.refiners.cascade.CascadeRefiner`; else None."""
+    def _first_stage_member(self, member: Refiner) -> int | None:
+        """Index of the member that is ``member``'s first stage (the same object), when ``member`` is a
+        :class:`~iterpose.refiners.cascade.CascadeRefiner`; else None."""
         if not isinstance(member, CascadeRefiner):
             return None
-        return next((k for k in range(before) if self.members[k] is member.stages[0]), None)
+        return next((k for k, m in enumerate(self.members) if m is member.stages[0]), None)
 
     @property
     def default_iterations(self) -> int:
@@ -72,13 +72,14 @@ class EnsembleRefiner(Refiner):
             raise InvalidInputError(f"{self.name}: runs each member's own iterations; set them per member instead "
                                     f"of iterations={iterations}.")
         t0 = time.perf_counter()
-        outs: list[RefineOutput] = []
-        for m in self.members:
-            earlier = self._first_stage_member(m, len(outs))
-            if earlier is None:
-                outs.append(m.refine(batch.images, batch.K, batch.object_ids, batch.init_poses, batch.image_index))
-            else:  # a cascade whose first stage is an earlier member: start it from that member's result
-                outs.append(m.run_stages(batch, first=outs[earlier]))
+        outs: list[RefineOutput | None] = [None] * len(self.members)
+        firsts = [self._first_stage_member(m) for m in self.members]
+        for k in sorted(range(len(outs)), key=lambda k: firsts[k] is not None):  # the members cascades reuse first
+            m = self.members[k]
+            if firsts[k] is None:
+                outs[k] = m.refine(batch.images, batch.K, batch.object_ids, batch.init_poses, batch.image_index)
+            else:  # a cascade whose first stage is another member: start it from that member's result
+                outs[k] = m.run_stages(batch, first=outs[firsts[k]])
         t_judge = time.perf_counter()
         poses = torch.stack([o.poses.to(batch.init_poses) for o in outs])  # [C, M, 4, 4]
         status = torch.stack([o.status.cpu() for o in outs])  # [C, M]
