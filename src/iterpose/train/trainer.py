@@ -335,14 +335,21 @@ def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainCo
         return
     if ckpt["method"] != config.method:
         raise InvalidInputError(f"--init-weights {path} holds a {ckpt['method']!r} model, not {config.method!r}.")
-    diff = _config_diff(_with_defaults({"model": ckpt["config"]}, config)["model"], config_to_dict(config.model))
+    saved = _with_defaults({"model": ckpt["config"]}, config)["model"]
+    now = config_to_dict(config.model)
+    adds_aux = now.get("aux_heads") is True and saved.get("aux_heads") is False
+    diff = _config_diff({**saved, "aux_heads": now.get("aux_heads")} if adds_aux else saved, now)
     if diff:
         raise InvalidInputError(f"--init-weights {path} was trained with another model config: {'; '.join(diff[:8])}.")
     try:
-        model.load_state_dict(ckpt["state_dict"], strict=True)
+        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=not adds_aux)
     except RuntimeError as exc:
         raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): "
                                 f"{str(exc).splitlines()[0][:300]}") from None
+    if adds_aux and (unexpected or any(not k.startswith("net.aux.") for k in missing)):
+        # the training-only heads start fresh on a file trained without them; nothing else may be missing
+        raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): missing "
+                                f"{[k for k in missing if not k.startswith('net.aux.')][:5]}, unexpected {unexpected[:5]}.")
 
 
 def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path,

@@ -57,6 +57,11 @@ class DeepimConfig:
             pooled to the features' grid are stacked after it: twice the encoder's cost, but each pass sees the
             kind of picture its ImageNet weights were trained on).
         head_width: width of the two fully connected layers before the rotation and translation heads.
+        aux_heads: DeepIM's training-only heads: a small decoder on the encoder (strides 16, 8 and 4) predicting, at
+            stride 4 of the crop, the optical flow from the rendered to the observed object (crop pixels) and the
+            object's visible mask in the observed crop (:mod:`iterpose.refiners.deepim.aux_heads`). They shape the
+            encoder's features during training (``loss.flow_weight``, ``loss.mask_weight``); refinement never runs
+            them. Needs ``fusion: early`` and ``trunk_blocks: 14``.
         render_cell_rel: the render mesh is the model simplified on a grid of this fraction of its diameter.
         iterations: refinement iterations at test time (paper: 4).
         max_rotation_deg: a result rotated more than this from the initial pose is ``DIVERGED``.
@@ -68,6 +73,7 @@ class DeepimConfig:
     trunk_blocks: int = 14
     fusion: Literal["early", "siamese"] = "early"
     head_width: int = 256
+    aux_heads: bool = False
     render_cell_rel: float = 0.015
     iterations: int = 4
     max_rotation_deg: float = 90.0
@@ -76,6 +82,10 @@ class DeepimConfig:
         fail = check_encoder_fields(self, ints=("iterations",), positive=("max_rotation_deg",))
         if self.fusion not in ("early", "siamese"):
             fail("fusion", "'early' or 'siamese'")
+        if not isinstance(self.aux_heads, bool):
+            fail("aux_heads", "true or false")
+        if self.aux_heads and (self.fusion != "early" or self.trunk_blocks != 14):
+            fail("aux_heads", "false unless fusion is 'early' and trunk_blocks is 14 (the decoder's inputs)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

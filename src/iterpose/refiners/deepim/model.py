@@ -77,6 +77,8 @@ class ZoomedInputs:
     Attributes:
         observed, rendered: ``[N, 3, S, S]`` RGB 0..1 (rendered: 0 off the object). rendered_mask, observed_mask:
             ``[N, S, S]`` bool. boxes: ``[N, 4]`` ``(x0, y0, w, h)`` of the crops in image pixels.
+        K_crop: ``[N, 3, 3]`` the crops' intrinsics. X_cam: ``[N, S, S, 3]`` camera-frame surface point of the
+            render at each crop pixel (metres, 0 off the object).
     """
 
     observed: torch.Tensor
@@ -84,6 +86,8 @@ class ZoomedInputs:
     rendered_mask: torch.Tensor
     observed_mask: torch.Tensor
     boxes: torch.Tensor
+    K_crop: torch.Tensor
+    X_cam: torch.Tensor
 
 
 def zoomed_inputs(proxies: list[ProxyMesh], images: torch.Tensor, K: torch.Tensor, T_co: torch.Tensor,
@@ -105,7 +109,7 @@ def zoomed_inputs(proxies: list[ProxyMesh], images: torch.Tensor, K: torch.Tenso
         timings["zoom_s"] += t1 - t0
         timings["render_s"] += time.perf_counter() - t1
     return ZoomedInputs(observed=observed, rendered=rend.albedo.to(observed.dtype), rendered_mask=rend.mask,
-                        observed_mask=obs_mask, boxes=boxes)
+                        observed_mask=obs_mask, boxes=boxes, K_crop=K_crop, X_cam=rend.X_cam)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +119,7 @@ class DeepimStep:
     Attributes:
         T_co: ``[N, 4, 4]`` updated poses. R_delta, v: the network's outputs (see :func:`apply_update`).
         crop_boxes: ``[N, 4]`` the crops used. rendered_mask: ``[N, S, S]`` bool silhouette at the input pose.
+        inputs: what the network saw. aux: ``[N, 3, S/4, S/4]`` flow and mask maps (training only), or None.
     """
 
     T_co: torch.Tensor
@@ -122,6 +127,8 @@ class DeepimStep:
     v: torch.Tensor
     crop_boxes: torch.Tensor
     rendered_mask: torch.Tensor
+    inputs: ZoomedInputs | None = None
+    aux: torch.Tensor | None = None
 
 
 class DeepimModel(nn.Module):
@@ -145,22 +152,25 @@ class DeepimModel(nn.Module):
         return projected_boxes([self.meshes[i].vertices for i in obj_ids], T_init, K)
 
     def iterate(self, images: torch.Tensor, K: torch.Tensor, obj_ids: list[int], T_co: torch.Tensor,
-                image_index: torch.Tensor, observed_xyxy: torch.Tensor) -> DeepimStep:
+                image_index: torch.Tensor, observed_xyxy: torch.Tensor, aux: bool = False) -> DeepimStep:
         """One DeepIM iteration.
 
         Args:
             images: ``[B, 3, H, W]`` RGB 0..1. K: ``[N, 3, 3]`` each object's image intrinsics.
             obj_ids: N object ids. T_co: ``[N, 4, 4]`` current poses (not differentiated through).
             image_index: ``[N]`` image of each object. observed_xyxy: ``[N, 4]`` observed boxes.
+            aux: also run the training-only flow and mask heads (``config.aux_heads``).
         """
         T = T_co.detach().float()
         inputs = zoomed_inputs([self.meshes[i] for i in obj_ids], images, K, T, image_index, observed_xyxy,
                                self.config.crop_size, self.config.zoom_margin, self.timings)
         t2 = time.perf_counter()
-        R_delta, v = self.net(inputs.observed, inputs.rendered, inputs.rendered_mask, inputs.observed_mask)
+        out = self.net(inputs.observed, inputs.rendered, inputs.rendered_mask, inputs.observed_mask, aux=aux)
+        R_delta, v = out[:2]
         T_new = apply_update(T, R_delta, v, K.float(), inputs.boxes)
         self.timings["net_s"] += time.perf_counter() - t2
-        return DeepimStep(T_co=T_new, R_delta=R_delta, v=v, crop_boxes=inputs.boxes, rendered_mask=inputs.rendered_mask)
+        return DeepimStep(T_co=T_new, R_delta=R_delta, v=v, crop_boxes=inputs.boxes, rendered_mask=inputs.rendered_mask,
+                          inputs=inputs, aux=out[2] if aux else None)
 
     def refine(self, images: torch.Tensor, K: torch.Tensor, obj_ids: list[int], T_init: torch.Tensor,
                image_index: torch.Tensor, iterations: int) -> list[torch.Tensor]:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iterpose.refiners.deepim.aux_heads import AUX_TAPS, AuxDecoder
 from iterpose.refiners.deepim.config import DeepimConfig
 from iterpose.refiners.mobilenet import IMAGENET_MEAN, IMAGENET_STD, MobileNetV2Trunk, imagenet_trunk_state
 
@@ -63,6 +64,7 @@ class DeepimNet(nn.Module):
         self.fc = nn.Sequential(nn.Linear(cells, w), nn.LeakyReLU(0.1, inplace=True), nn.Linear(w, w),
                                 nn.LeakyReLU(0.1, inplace=True))
         self._build_heads(w)
+        self.aux = AuxDecoder(self.trunk.out_channels) if getattr(config, "aux_heads", False) else None
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         self.register_buffer("mean", mean, persistent=False)
@@ -89,26 +91,40 @@ class DeepimNet(nn.Module):
     def hidden(self, observed: torch.Tensor, rendered: torch.Tensor, rendered_mask: torch.Tensor,
                observed_mask: torch.Tensor) -> torch.Tensor:
         """``[N, head_width]`` features of each crop pair (inputs as :meth:`forward`)."""
+        return self._encode(observed, rendered, rendered_mask, observed_mask, aux=False)[0]
+
+    def _encode(self, observed: torch.Tensor, rendered: torch.Tensor, rendered_mask: torch.Tensor,
+                observed_mask: torch.Tensor, aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(hidden [N, head_width], aux maps [N, 3, S/4, S/4] or None)``; the maps only when ``aux``."""
         obs, ren = (observed - self.mean) / self.std, (rendered - self.mean) / self.std
         masks = torch.stack([rendered_mask.to(observed.dtype), observed_mask.to(observed.dtype)], dim=1)
+        maps = None
         if self.siamese:
             f = self.trunk(torch.cat([obs, ren]))
             f_obs, f_ren = f[:len(obs)], f[len(obs):]
             x = torch.cat([f_obs, f_ren, f_obs - f_ren, F.adaptive_avg_pool2d(masks, f.shape[-2:])], dim=1)
+        elif aux:
+            s4, s8, x = self.trunk.forward_taps(torch.cat([obs, ren, masks], dim=1), AUX_TAPS)
+            maps = self.aux(s4, s8, x).float()
         else:
             x = self.trunk(torch.cat([obs, ren, masks], dim=1))
-        return self.fc(self.reduce(x).flatten(1))
+        return self.fc(self.reduce(x).flatten(1)), maps
 
     def forward(self, observed: torch.Tensor, rendered: torch.Tensor, rendered_mask: torch.Tensor,
-                observed_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                observed_mask: torch.Tensor, aux: bool = False):
         """Relative pose of each crop pair.
 
         Args:
             observed, rendered: ``[N, 3, S, S]`` RGB 0..1. rendered_mask, observed_mask: ``[N, S, S]`` bool/float.
+            aux: also return the training-only flow and mask maps (needs ``config.aux_heads``).
 
         Returns:
             ``(R_delta [N, 3, 3], v [N, 3])``: camera-frame rotation update and ``(vx, vy, vz)`` (crop widths,
-            crop heights, log depth ratio ``log(z_src / z_new)``).
+            crop heights, log depth ratio ``log(z_src / z_new)``); with ``aux``, a third item: ``[N, 3, S/4, S/4]``
+            (see :class:`~iterpose.refiners.deepim.aux_heads.AuxDecoder`).
         """
-        h = self.hidden(observed, rendered, rendered_mask, observed_mask)
-        return rotation_from_6d(self.rotation(h).float()), self.translation(h).float()
+        if aux and self.aux is None:
+            raise RuntimeError("DeepimNet: aux=True needs a model built with aux_heads: true")
+        h, maps = self._encode(observed, rendered, rendered_mask, observed_mask, aux)
+        pose = (rotation_from_6d(self.rotation(h).float()), self.translation(h).float())
+        return (*pose, maps) if aux else pose
