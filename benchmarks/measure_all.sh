@@ -32,6 +32,18 @@ $PY benchmarks/bench_scorer_synth.py --weights $S --threads 2
 $PY benchmarks/probe_hypothesis_ranking.py --method deepim+rgb-lm --weights $C --every 1 --threads 2 --scorer $S --tag colour
 $PY benchmarks/probe_depth_search.py ../shared/data/lmo-init/kpt_lmo-test.csv \
     /tmp/iterpose_bench_lmo/rgb_lm_or_deepim_or_deepim+rgb_lm_lmokpt_lmo-test.csv --tag ensemble_kpt
+# session 12: DeepIM's flow and mask heads (phase 10; the run's weights, not shipped, where the run exists)
+A=$HOME/runs/s12-aux/final.pt
+if [ -f "$A" ]; then
+    $PY benchmarks/bench_refine_lmo.py --method deepim --weights $A --threads 2 --tag s12_aux
+    for w in $D:s12_shipped $A:s12_aux; do
+        $PY benchmarks/probe_deepim_synthetic.py --weights ${w%%:*} --config weights/lmo-deepim.phase7-fine.yaml \
+            --backgrounds clutter --levels 2.5 5 --batches 12 --threads 2 --tag ${w##*:}
+    done
+    $PY benchmarks/probe_deepim_aux_real.py --weights $A --level 5 --threads 2 --tag s12_aux_5deg
+    $PY benchmarks/probe_deepim_aux_real.py --weights $A --level 2.5 --threads 2 --tag s12_aux_2p5deg
+    $PY benchmarks/probe_flow_pose.py --weights $A --schedules RR RRF RF --threads 2 --tag s12_aux
+fi
 # what on a real image moves a near-correct pose: objects repainted / surroundings replaced (session 8)
 # (session 8's deepim / deepim_ring / s8_2p5 files were measured with the phase 3 file, now $C)
 $PY benchmarks/probe_appearance_gap.py --weights deepim=$C --every 2 --threads 1 --tag deepim
@@ -72,7 +84,7 @@ $PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scor
 # training curves of the run directories, where they exist
 for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 lmo-deepim-anneal:lmo_deepim_phase3 \
     lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim s9-fine:lmo_deepim_phase7 \
-    lmo-repose-fine:lmo_repose_phase3; do
+    lmo-repose-fine:lmo_repose_phase3 s12-aux:lmo_deepim_phase10; do
     run=${pair%%:*}
     if [ -f "$HOME/runs/$run/metrics.jsonl" ]; then
         $PY benchmarks/plot_training.py "$HOME/runs/$run" --out "benchmarks/training_${pair##*:}.png" --window 20

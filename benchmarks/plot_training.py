@@ -40,9 +40,10 @@ def main() -> int:
 
     s = step[w - 1:]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("loss", "pose_loss", "feature_loss"):  # the last two: RePOSE's terms
+    # pose_loss, feature_loss: RePOSE's terms; flow_loss, mask_loss: DeepIM's aux heads (before their weights)
+    for key in ("loss", "pose_loss", "feature_loss", "flow_loss", "mask_loss"):
         if key in rows[0]:
-            ax1.plot(s, smooth(key), label=key)
+            ax1.plot(s, smooth(key), label=key + (" (unweighted)" if key in ("flow_loss", "mask_loss") else ""))
     ax1.set_xlabel("step")
     ax1.set_yscale("log")
     ax1.set_title(f"training loss (moving average of {w} points)")
