@@ -165,11 +165,12 @@ def main() -> int:
            "synthetic": summary(synthetic_stats(model, objects, cfg, args.level, args.batches))}
     for k in ("synthetic", "real"):
         r = out[k]
-        print(f"{k:>9}: n={r['n']}  flow EPE median {r['flow_epe_px_median']:.2f} px (mean {r['flow_epe_px_mean']:.2f}; "
-              f"zero flow {r['zero_flow_epe_px_median']:.2f})"
+        print(f"{k:>9}: n={r['n']}  flow EPE median {r['flow_epe_px_median']:.2f} px "
+              f"(mean {r['flow_epe_px_mean']:.2f}; zero flow {r['zero_flow_epe_px_median']:.2f})"
               f"  mask IoU median {r['mask_iou_median']:.3f} (mean {r['mask_iou_mean']:.3f})")
-        print(" " * 11 + "ADD(-S)@0.1d / median |relative depth error|: " + ", ".join(
-            f"{k} {r[f'ad_0.1d_{k}']:.3f} / {100 * r[f'abs_rel_depth_err_median_{k}']:.2f} %" for k in ("init", "R", "F")))
+        steps = ", ".join(f"{k} {r[f'ad_0.1d_{k}']:.3f} / {100 * r[f'abs_rel_depth_err_median_{k}']:.2f} %"
+                          for k in ("init", "R", "F"))
+        print(" " * 11 + "ADD(-S)@0.1d / median |relative depth error|: " + steps)
     name = "deepim_aux_real" + (f"_{args.tag}" if args.tag else "")
     (ROOT / "benchmarks" / "results" / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
     return 0

@@ -106,7 +106,7 @@ def test_heads_leave_the_pose_outputs_alone(model):
     assert torch.equal(R0, R1) and torch.equal(v0, v1)
     assert maps.shape == (3, 3, S // AUX_STRIDE, S // AUX_STRIDE)
     plain = build_deepim_model({1: example_object()}, dataclasses.replace(AUX, aux_heads=False))
-    with pytest.raises(RuntimeError, match="aux_heads"):
+    with pytest.raises(InvalidInputError, match="aux_heads"):
         plain.net(obs, ren, rm, om, aux=True)
 
 

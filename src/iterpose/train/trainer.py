@@ -222,7 +222,8 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
 
     ``init_weights``: a weights file (``final.pt``, ``weights/lmo-repose.pt``) whose model (same method, same model
     config) the new run starts from instead of a fresh initialisation (the optimiser and the step count start
-    anew). Ignored when resuming.
+    anew). The one config change allowed is switching DeepIM's ``aux_heads`` on: those heads then start fresh.
+    Ignored when resuming.
 
     Raises:
         InvalidInputError: ``run_dir`` already holds a run and ``resume`` is False; ``resume`` on a directory
@@ -346,10 +347,11 @@ def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainCo
     except RuntimeError as exc:
         raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): "
                                 f"{str(exc).splitlines()[0][:300]}") from None
-    if adds_aux and (unexpected or any(not k.startswith("net.aux.") for k in missing)):
-        # the training-only heads start fresh on a file trained without them; nothing else may be missing
+    # the training-only heads start fresh on a file trained without them; nothing else may be missing
+    other_missing = [k for k in missing if not k.startswith("net.aux.")]
+    if adds_aux and (unexpected or other_missing):
         raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): missing "
-                                f"{[k for k in missing if not k.startswith('net.aux.')][:5]}, unexpected {unexpected[:5]}.")
+                                f"{other_missing[:5]}, unexpected {unexpected[:5]}.")
 
 
 def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path,

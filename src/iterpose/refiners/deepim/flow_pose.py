@@ -38,7 +38,7 @@ def flow_correspondences(X_cam: torch.Tensor, rendered_mask: torch.Tensor, maps:
         ``P = (S/4)^2``; weight 1 where the cell is covered by the render and the mask head says the target
         pixel shows the object, else 0.
     """
-    N, S = X_cam.shape[:2]
+    S = X_cam.shape[1]
     dev = X_cam.device
     m = rendered_mask.float()[:, None]
     cover = F.avg_pool2d(m, AUX_STRIDE)  # [N, 1, G, G]

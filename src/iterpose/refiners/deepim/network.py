@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iterpose.errors import InvalidInputError
 from iterpose.refiners.deepim.aux_heads import AUX_TAPS, AuxDecoder
 from iterpose.refiners.deepim.config import DeepimConfig
 from iterpose.refiners.mobilenet import IMAGENET_MEAN, IMAGENET_STD, MobileNetV2Trunk, imagenet_trunk_state
@@ -124,7 +125,8 @@ class DeepimNet(nn.Module):
             (see :class:`~iterpose.refiners.deepim.aux_heads.AuxDecoder`).
         """
         if aux and self.aux is None:
-            raise RuntimeError("DeepimNet: aux=True needs a model built with aux_heads: true")
+            raise InvalidInputError("DeepimNet: aux=True needs a model built with DeepimConfig.aux_heads = True "
+                                    "(model.aux_heads: true in a training config).")
         h, maps = self._encode(observed, rendered, rendered_mask, observed_mask, aux)
         pose = (rotation_from_6d(self.rotation(h).float()), self.translation(h).float())
         return (*pose, maps) if aux else pose
