@@ -241,3 +241,32 @@ def test_siamese_fusion_runs_the_rgb_encoder_on_each_crop(obj):
         R_swapped, _ = model.net(ren, obs, masks, masks)
     assert R.shape == (2, 3, 3) and v.shape == (2, 3)
     assert not torch.allclose(R, R_swapped)  # the order of the pair matters (their difference is an input)
+
+
+def test_focus_keeps_the_observed_crop_near_the_silhouette_and_fades_it_beyond():
+    from iterpose.refiners.deepim.network import focus_observed
+
+    mask = torch.zeros(1, 64, 64, dtype=torch.bool)
+    mask[0, 24:40, 24:40] = True
+    w = focus_observed(torch.ones(1, 3, 64, 64), mask, 4)[0, 0]
+    row = w[32]
+    assert torch.equal(w[20:44, 20:44], torch.ones(24, 24))  # the silhouette and a band of 4 px: unchanged
+    assert float(row[:8].max()) == 0.0 and float(row[56:].max()) == 0.0  # far away: the mean colour (0)
+    assert bool((row[:33].diff() >= 0).all()) and 0 < float(row[16]) < 1  # a ramp between the two
+    with pytest.raises(InvalidInputError, match="DeepimConfig.focus_px"):
+        DeepimConfig(focus_px=-1)
+
+
+def test_with_focus_the_network_ignores_what_is_far_from_the_estimate(obj):
+    torch.manual_seed(0)
+    obs, ren = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    rmask = torch.zeros(1, 64, 64, dtype=torch.bool)
+    rmask[0, 24:40, 24:40] = True
+    omask = torch.ones(1, 64, 64, dtype=torch.bool)
+    far = obs.clone()
+    far[..., :, :4] = torch.rand(1, 3, 64, 4)  # other pixels 20 px or more from the silhouette (3 x 6 px: faded)
+    for focus, same in ((6, True), (0, False)):
+        model = build_deepim_model({1: obj}, dataclasses.replace(SMALL, focus_px=focus))
+        with torch.no_grad():
+            a, b = model.net(obs, ren, rmask, omask)[1], model.net(far, ren, rmask, omask)[1]
+        assert torch.equal(a, b) is same

@@ -119,3 +119,13 @@ def test_cli_train_and_cross_method_errors(tmp_path, capsys):
     assert main(["train", "--method", "repose", "--objects", "example", "--out", str(tmp_path / "r2"), "--config",
                  str(cfg), "--no-progress"]) == 2
     assert "sets method 'deepim' but --method is 'repose'" in capsys.readouterr().err
+
+
+def test_init_weights_may_change_the_zoom_the_focus_and_the_test_settings(tmp_path, example_objects):
+    first = tmp_path / "first"
+    train(DeepimTask, example_objects, _config(1), first, progress=False)
+    changed = dataclasses.replace(TINY_DEEPIM, zoom_margin=1.2, focus_px=4, iterations=3, max_rotation_deg=45.0)
+    second = tmp_path / "second"
+    train(DeepimTask, example_objects, _config(1, model=changed), second, progress=False,
+          init_weights=first / "final.pt")
+    assert load_refiner(second / "final.pt").config == changed

@@ -31,8 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--init-weights", type=Path, default=None, metavar="FILE",
                    help="start a new run from this weights file's model (same method and model config, except "
-                        "that DeepIM's aux_heads may be switched on), e.g. to continue training on a fresh machine "
-                        "from committed weights")
+                        "DeepIM's zoom_margin, focus_px, aux_heads and test-time settings), e.g. to continue "
+                        "training on a fresh machine from committed weights")
     p.add_argument("--export", type=Path, default=None, metavar="FILE",
                    help="do not train: write the weights file of --out's last.pt (a running or stopped run) to FILE")
     p.add_argument("--iterations", type=int, default=None, metavar="N",

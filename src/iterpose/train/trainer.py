@@ -222,8 +222,9 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
 
     ``init_weights``: a weights file (``final.pt``, ``weights/lmo-repose.pt``) whose model (same method, same model
     config) the new run starts from instead of a fresh initialisation (the optimiser and the step count start
-    anew). The one config change allowed is switching DeepIM's ``aux_heads`` on: those heads then start fresh.
-    Ignored when resuming.
+    anew). The model config may differ only in the fields its class lists in ``INIT_CHANGEABLE`` (DeepIM: test-time
+    settings, the zoom, the input focus and the training-only heads, which start fresh when switched on). Ignored
+    when resuming.
 
     Raises:
         InvalidInputError: ``run_dir`` already holds a run and ``resume`` is False; ``resume`` on a directory
@@ -338,20 +339,20 @@ def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainCo
         raise InvalidInputError(f"--init-weights {path} holds a {ckpt['method']!r} model, not {config.method!r}.")
     saved = _with_defaults({"model": ckpt["config"]}, config)["model"]
     now = config_to_dict(config.model)
-    adds_aux = now.get("aux_heads") is True and saved.get("aux_heads") is False
-    diff = _config_diff({**saved, "aux_heads": now.get("aux_heads")} if adds_aux else saved, now)
+    changeable = getattr(type(config.model), "INIT_CHANGEABLE", ())
+    diff = _config_diff({**saved, **{k: now.get(k) for k in changeable}}, now)
     if diff:
         raise InvalidInputError(f"--init-weights {path} was trained with another model config: {'; '.join(diff[:8])}.")
+    aux_changed = saved.get("aux_heads") != now.get("aux_heads")
     try:
-        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=not adds_aux)
+        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=not aux_changed)
     except RuntimeError as exc:
         raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): "
                                 f"{str(exc).splitlines()[0][:300]}") from None
-    # the training-only heads start fresh on a file trained without them; nothing else may be missing
-    other_missing = [k for k in missing if not k.startswith("net.aux.")]
-    if adds_aux and (unexpected or other_missing):
-        raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): missing "
-                                f"{other_missing[:5]}, unexpected {unexpected[:5]}.")
+    # switching DeepIM's training-only heads on or off adds or drops them (added ones start fresh); nothing else
+    other = [k for k in missing + unexpected if not k.startswith("net.aux.")]
+    if other:
+        raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): {other[:5]}.")
 
 
 def export_weights(task_cls, objects: dict, run_dir: str | Path, out_path: str | Path,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from iterpose.errors import InvalidInputError
 
@@ -62,10 +62,19 @@ class DeepimConfig:
             object's visible mask in the observed crop (:mod:`iterpose.refiners.deepim.aux_heads`). They shape the
             encoder's features during training (``loss.flow_weight``, ``loss.mask_weight``); refinement never runs
             them. Needs ``fusion: early`` and ``trunk_blocks: 14``.
+        focus_px: 0 (off, DeepIM's input) or the width in crop pixels of the band around the rendered silhouette
+            in which the observed crop is kept: beyond it the observed image fades to the ImageNet mean colour over
+            about twice that (:func:`iterpose.refiners.deepim.network.focus_observed`), so that edges far from
+            the estimate (neighbouring objects, clutter) cannot be read as the object's outline.
         render_cell_rel: the render mesh is the model simplified on a grid of this fraction of its diameter.
         iterations: refinement iterations at test time (paper: 4).
         max_rotation_deg: a result rotated more than this from the initial pose is ``DIVERGED``.
     """
+
+    INIT_CHANGEABLE: ClassVar[tuple[str, ...]] = ("zoom_margin", "aux_heads", "focus_px", "iterations",
+                                                  "max_rotation_deg")
+    """Fields a training run may change from the weights it starts from (``--init-weights``): they change what the
+    network sees or how it is used, not the shape of its weights (the aux heads are added or dropped)."""
 
     crop_size: int = 128
     zoom_margin: float = 1.4
@@ -74,12 +83,13 @@ class DeepimConfig:
     fusion: Literal["early", "siamese"] = "early"
     head_width: int = 256
     aux_heads: bool = False
+    focus_px: int = 0
     render_cell_rel: float = 0.015
     iterations: int = 4
     max_rotation_deg: float = 90.0
 
     def __post_init__(self) -> None:
-        fail = check_encoder_fields(self, ints=("iterations",), positive=("max_rotation_deg",))
+        fail = check_encoder_fields(self, ints=("iterations", "focus_px"), positive=("max_rotation_deg",))
         if self.fusion not in ("early", "siamese"):
             fail("fusion", "'early' or 'siamese'")
         if not isinstance(self.aux_heads, bool):

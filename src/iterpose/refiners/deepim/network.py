@@ -45,6 +45,20 @@ def rotation_from_6d(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([b1, b2, b3], dim=2)
 
 
+def focus_observed(observed: torch.Tensor, rendered_mask: torch.Tensor, band_px: int) -> torch.Tensor:
+    """The observed crop kept within ``band_px`` crop pixels of the rendered silhouette, fading to 0 (in
+    ImageNet-normalised units: the mean colour) over about the next ``2 band_px``.
+
+    Args:
+        observed: ``[N, 3, S, S]`` normalised RGB. rendered_mask: ``[N, S, S]`` bool. band_px: > 0.
+    """
+    m = rendered_mask.to(observed.dtype)[:, None]
+    near = F.max_pool2d(m, 2 * band_px + 1, stride=1, padding=band_px)  # the silhouette dilated by band_px
+    weight = F.avg_pool2d(F.max_pool2d(near, 2 * band_px + 1, stride=1, padding=band_px), 2 * band_px + 1, stride=1,
+                          padding=band_px, count_include_pad=False)
+    return observed * torch.maximum(near, weight)
+
+
 class DeepimNet(nn.Module):
     """The encoder and the pose heads (see the module docstring).
 
@@ -98,6 +112,8 @@ class DeepimNet(nn.Module):
                 observed_mask: torch.Tensor, aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(hidden [N, head_width], aux maps [N, 3, S/4, S/4] or None)``; the maps only when ``aux``."""
         obs, ren = (observed - self.mean) / self.std, (rendered - self.mean) / self.std
+        if getattr(self.config, "focus_px", 0):
+            obs = focus_observed(obs, rendered_mask, self.config.focus_px)
         masks = torch.stack([rendered_mask.to(observed.dtype), observed_mask.to(observed.dtype)], dim=1)
         maps = None
         if self.siamese:
