@@ -44,6 +44,17 @@ if [ -f "$A" ]; then
     $PY benchmarks/probe_deepim_aux_real.py --weights $A --level 2.5 --threads 2 --tag s12_aux_2p5deg
     $PY benchmarks/probe_flow_pose.py --weights $A --schedules RR RRF RF --threads 2 --tag s12_aux
 fi
+# ... and the observed crop faded away from the estimate (phase 11, focus_px 8)
+F=$HOME/runs/s12-focus/final.pt
+if [ -f "$F" ]; then
+    $PY benchmarks/bench_refine_lmo.py --method deepim --weights $F --threads 2 --tag s12_focus
+fi
+for w in $D:s12_shipped $A:s12_aux $F:s12_focus; do
+    if [ -f "${w%%:*}" ]; then
+        $PY benchmarks/bench_basin_real.py --methods deepim --weights deepim=${w%%:*} --levels 2.5 5 15 --threads 2 \
+            --tag ${w##*:}
+    fi
+done
 # what on a real image moves a near-correct pose: objects repainted / surroundings replaced (session 8)
 # (session 8's deepim / deepim_ring / s8_2p5 files were measured with the phase 3 file, now $C)
 $PY benchmarks/probe_appearance_gap.py --weights deepim=$C --every 2 --threads 1 --tag deepim
@@ -84,7 +95,7 @@ $PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scor
 # training curves of the run directories, where they exist
 for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 lmo-deepim-anneal:lmo_deepim_phase3 \
     lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim s9-fine:lmo_deepim_phase7 \
-    lmo-repose-fine:lmo_repose_phase3 s12-aux:lmo_deepim_phase10; do
+    lmo-repose-fine:lmo_repose_phase3 s12-aux:lmo_deepim_phase10 s12-focus:lmo_deepim_phase11; do
     run=${pair%%:*}
     if [ -f "$HOME/runs/$run/metrics.jsonl" ]; then
         $PY benchmarks/plot_training.py "$HOME/runs/$run" --out "benchmarks/training_${pair##*:}.png" --window 20
