@@ -77,9 +77,11 @@ def edge_offsets(image: torch.Tensor, silhouette: torch.Tensor) -> dict[str, flo
     return out
 
 
-def real_offsets(objects) -> dict[str, list[float]]:
+def real_offsets(objects) -> tuple[dict[str, list[float]], dict[int, dict[str, list[float]]]]:
+    """Per side, the offsets of all instances; and the same per object id."""
     ds = BopDataset(DATA / "lmo")
     out: dict[str, list[float]] = {s: [] for s in SIDES}
+    per_object: dict[int, dict[str, list[float]]] = {}
     for scene in ds.scene_ids:
         for im_id, insts in sorted(ds.scene_gt(scene).items()):
             insts = [g for g in insts if not g.is_placeholder and g.obj_id in objects]
@@ -97,7 +99,8 @@ def real_offsets(objects) -> dict[str, list[float]]:
                 if full.sum() >= 200 and r.mask_visible[n].sum() >= MIN_VISIBLE * full.sum():
                     for side, v in edge_offsets(image, full).items():
                         out[side].append(v)
-    return out
+                        per_object.setdefault(insts[n].obj_id, {}).setdefault(side, []).append(v)
+    return out, per_object
 
 
 def synthetic_offsets(objects, batches: int) -> dict[str, list[float]]:
@@ -129,12 +132,21 @@ def main() -> int:
         print(f"LM-O data not found at {DATA / 'lmo'}; nothing to measure", file=sys.stderr)
         return 0
     objects = iterpose.load_objects(DATA / "lmo" / "models")
-    out = {}
-    for name, offs in (("synthetic", synthetic_offsets(objects, args.batches)), ("real", real_offsets(objects))):
-        out[name] = {s: {"n": len(v), "mean_px": float(np.mean(v)), "median_px": float(np.median(v))}
-                     for s, v in offs.items()}
+    def summary(offs: dict) -> dict:
+        return {s: {"n": len(v), "mean_px": float(np.mean(v)), "median_px": float(np.median(v))}
+                for s, v in offs.items()}
+
+    def show(name: str, rows: dict) -> None:
         print(f"{name:>9}: " + "  ".join(f"{s} {r['mean_px']:+.2f} (median {r['median_px']:+.2f}, n={r['n']})"
-                                         for s, r in out[name].items()), flush=True)
+                                         for s, r in rows.items()), flush=True)
+
+    real, per_object = real_offsets(objects)
+    out = {"synthetic": summary(synthetic_offsets(objects, args.batches)), "real": summary(real),
+           "real_per_object": {str(k): summary(v) for k, v in sorted(per_object.items())}}
+    show("synthetic", out["synthetic"])
+    show("real", out["real"])
+    for k, rows in out["real_per_object"].items():
+        show(f"obj {k}", rows)
     name = "gt_edges" + (f"_{args.tag}" if args.tag else "")
     (ROOT / "benchmarks" / "results" / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
     return 0
