@@ -10,7 +10,8 @@ cover it on the real images), the full model is rendered at the ground truth (BO
 `iterpose refine` does). At each pixel on the rendered silhouette's boundary the image's grey-level gradient is sampled
 along the outward normal, from −5 to +5 px in 0.25 px steps, and the offset with the strongest gradient is kept
 (contour points with a gradient under 0.02 per pixel are skipped). Per instance and side of the outline (normal
-within about 37° of up, down, left or right), the median offset; then the mean and median over instances.
+within about 37° of up, down, left or right), the median offset; then the mean, median and standard deviation over
+instances, overall and per object.
 Positive: the image's edge lies outside the rendered silhouette. The synthetic scenes (phase 7's recipe,
 augmented) measure what the method itself reads where the ground truth is exact. Writes
 ``benchmarks/results/gt_edges[_<tag>].json``. Needs ../shared/data/lmo.
@@ -133,12 +134,12 @@ def main() -> int:
         return 0
     objects = iterpose.load_objects(DATA / "lmo" / "models")
     def summary(offs: dict) -> dict:
-        return {s: {"n": len(v), "mean_px": float(np.mean(v)), "median_px": float(np.median(v))}
-                for s, v in offs.items()}
+        return {s: {"n": len(v), "mean_px": float(np.mean(v)), "median_px": float(np.median(v)),
+                    "std_px": float(np.std(v))} for s, v in offs.items()}
 
     def show(name: str, rows: dict) -> None:
-        print(f"{name:>9}: " + "  ".join(f"{s} {r['mean_px']:+.2f} (median {r['median_px']:+.2f}, n={r['n']})"
-                                         for s, r in rows.items()), flush=True)
+        print(f"{name:>9}: " + "  ".join(f"{s} {r['mean_px']:+.2f} (median {r['median_px']:+.2f}, "
+                                         f"sd {r['std_px']:.2f}, n={r['n']})" for s, r in rows.items()), flush=True)
 
     real, per_object = real_offsets(objects)
     out = {"synthetic": summary(synthetic_offsets(objects, args.batches)), "real": summary(real),
