@@ -29,17 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_refine_lmo import DATA  # noqa: E402
+from probe_gt_edges import gt_frames  # noqa: E402
 
 import iterpose  # noqa: E402
 from iterpose.cli._common import apply_threads  # noqa: E402
-from iterpose.data import BopDataset  # noqa: E402
-from iterpose.data.bop import gt_T_co  # noqa: E402
 from iterpose.data.perturb import PerturbConfig, perturb_poses  # noqa: E402
-from iterpose.geometry.camera import bop_to_opencv_K  # noqa: E402
 from iterpose.metrics.batched import add_m, adi_m  # noqa: E402
 from iterpose.refiners.deepim.flow_pose import fit_pose_to_flow  # noqa: E402
 from iterpose.refiners.deepim.config import DeepimConfig  # noqa: E402
-from iterpose.render.scene import render_scene  # noqa: E402
 from iterpose.train import config as train_config  # noqa: E402
 from iterpose.train.deepim_aux import aux_targets  # noqa: E402
 from iterpose.train.synth_batches import InitNoise, SynthBatchSource  # noqa: E402
@@ -91,25 +88,13 @@ def run_model(model, objects, images, K, ids, T_init, T_gt, image_index, mask_vi
 
 
 def real_stats(model, objects, level: float, seed: int, max_images: int | None = None) -> dict:
-    ds = BopDataset(DATA / "lmo")
     gen = torch.Generator().manual_seed(seed)
     noise = PerturbConfig(rot_std_deg=level, trans_std_m=(0.001 * level, 0.001 * level, 0.004 * level))
     out = {}
-    frames = [(s, m) for s in ds.scene_ids for m in sorted(ds.scene_gt(s))][:max_images]
-    for scene, im_id in frames:
-        insts = ds.scene_gt(scene)[im_id]
-        insts = [g for g in insts if not g.is_placeholder and g.obj_id in objects]
-        if not insts:
-            continue
-        image = torch.from_numpy(np.ascontiguousarray(ds.load_rgb(scene, im_id))).permute(2, 0, 1)[None].float() / 255
-        K = torch.tensor(bop_to_opencv_K(np.array(ds.camera_K(scene, im_id), dtype=np.float64)),
-                         dtype=torch.float32)[None]
-        T_gt = torch.tensor(np.stack([gt_T_co(g) for g in insts]), dtype=torch.float32)
-        idx = torch.zeros(len(insts), dtype=torch.int64)
-        models = [objects[g.obj_id] for g in insts]
-        vis = render_scene(models, T_gt, K, idx, image.shape[2], image.shape[3], shading=False).mask_visible
-        ids = [g.obj_id for g in insts]
-        s = run_model(model, objects, image, K[idx], ids, perturb_poses(T_gt, noise, gen), T_gt, idx, vis)
+    for image, K, ids, T_gt, render in gt_frames(objects, max_images):
+        idx = torch.zeros(len(ids), dtype=torch.int64)
+        s = run_model(model, objects, image, K[idx], ids, perturb_poses(T_gt, noise, gen), T_gt, idx,
+                      render.mask_visible)
         for k, v in s.items():
             out.setdefault(k, []).extend(v)
     return out

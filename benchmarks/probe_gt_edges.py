@@ -78,29 +78,36 @@ def edge_offsets(image: torch.Tensor, silhouette: torch.Tensor) -> dict[str, flo
     return out
 
 
+def gt_frames(objects, max_images: int | None = None):
+    """Yields, per LM-O dev image with annotated instances of ``objects``: ``(image [1, 3, H, W] 0..1, K [1, 3, 3]
+    OpenCV (BOP pixel shift applied), obj_ids [N], T_gt [N, 4, 4], render)``, ``render`` the instances rendered at
+    their ground truth in one z-buffer (:class:`~iterpose.render.scene.SceneRender`: full and visible masks)."""
+    ds = BopDataset(DATA / "lmo")
+    frames = [(s, m) for s in ds.scene_ids for m in sorted(ds.scene_gt(s))][:max_images]
+    for scene, im_id in frames:
+        insts = [g for g in ds.scene_gt(scene)[im_id] if not g.is_placeholder and g.obj_id in objects]
+        if not insts:
+            continue
+        image = torch.from_numpy(np.ascontiguousarray(ds.load_rgb(scene, im_id))).permute(2, 0, 1)[None].float() / 255
+        K = torch.tensor(bop_to_opencv_K(np.array(ds.camera_K(scene, im_id), dtype=np.float64)),
+                         dtype=torch.float32)[None]
+        T = torch.tensor(np.stack([gt_T_co(g) for g in insts]), dtype=torch.float32)
+        render = render_scene([objects[g.obj_id] for g in insts], T, K, torch.zeros(len(insts), dtype=torch.int64),
+                              image.shape[2], image.shape[3], shading=False)
+        yield image, K, [g.obj_id for g in insts], T, render
+
+
 def real_offsets(objects) -> tuple[dict[str, list[float]], dict[int, dict[str, list[float]]]]:
     """Per side, the offsets of all instances; and the same per object id."""
-    ds = BopDataset(DATA / "lmo")
     out: dict[str, list[float]] = {s: [] for s in SIDES}
     per_object: dict[int, dict[str, list[float]]] = {}
-    for scene in ds.scene_ids:
-        for im_id, insts in sorted(ds.scene_gt(scene).items()):
-            insts = [g for g in insts if not g.is_placeholder and g.obj_id in objects]
-            if not insts:
-                continue
-            image = torch.from_numpy(np.ascontiguousarray(ds.load_rgb(scene, im_id))).permute(2, 0, 1)[None].float()
-            image = image / 255
-            K = torch.tensor(bop_to_opencv_K(np.array(ds.camera_K(scene, im_id), dtype=np.float64)),
-                             dtype=torch.float32)[None]
-            T = torch.tensor(np.stack([gt_T_co(g) for g in insts]), dtype=torch.float32)
-            r = render_scene([objects[g.obj_id] for g in insts], T, K, torch.zeros(len(insts), dtype=torch.int64),
-                             image.shape[2], image.shape[3], shading=False)
-            for n in range(len(insts)):
-                full = r.mask_full[n]
-                if full.sum() >= 200 and r.mask_visible[n].sum() >= MIN_VISIBLE * full.sum():
-                    for side, v in edge_offsets(image, full).items():
-                        out[side].append(v)
-                        per_object.setdefault(insts[n].obj_id, {}).setdefault(side, []).append(v)
+    for image, _, ids, _, render in gt_frames(objects):
+        for n, oid in enumerate(ids):
+            full = render.mask_full[n]
+            if full.sum() >= 200 and render.mask_visible[n].sum() >= MIN_VISIBLE * full.sum():
+                for side, v in edge_offsets(image, full).items():
+                    out[side].append(v)
+                    per_object.setdefault(oid, {}).setdefault(side, []).append(v)
     return out, per_object
 
 
@@ -133,6 +140,7 @@ def main() -> int:
         print(f"LM-O data not found at {DATA / 'lmo'}; nothing to measure", file=sys.stderr)
         return 0
     objects = iterpose.load_objects(DATA / "lmo" / "models")
+
     def summary(offs: dict) -> dict:
         return {s: {"n": len(v), "mean_px": float(np.mean(v)), "median_px": float(np.median(v)),
                     "std_px": float(np.std(v))} for s, v in offs.items()}
