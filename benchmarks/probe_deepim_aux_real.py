@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import DATA  # noqa: E402
+from bench_refine_lmo import lmo_root, write_result_json  # noqa: E402
 from probe_gt_edges import gt_frames  # noqa: E402
 
 import iterpose  # noqa: E402
@@ -87,11 +86,11 @@ def run_model(model, objects, images, K, ids, T_init, T_gt, image_index, mask_vi
             **pose_stats(objects, ids, T_gt, {"init": T_init, "R": step.T_co, "F": fitted})}
 
 
-def real_stats(model, objects, level: float, seed: int, max_images: int | None = None) -> dict:
+def real_stats(lmo: Path, model, objects, level: float, seed: int, max_images: int | None = None) -> dict:
     gen = torch.Generator().manual_seed(seed)
     noise = PerturbConfig(rot_std_deg=level, trans_std_m=(0.001 * level, 0.001 * level, 0.004 * level))
     out = {}
-    for image, K, ids, T_gt, render in gt_frames(objects, max_images):
+    for image, K, ids, T_gt, render in gt_frames(lmo, objects, max_images):
         idx = torch.zeros(len(ids), dtype=torch.int64)
         s = run_model(model, objects, image, K[idx], ids, perturb_poses(T_gt, noise, gen), T_gt, idx,
                       render.mask_visible)
@@ -134,19 +133,19 @@ def main() -> int:
     p.add_argument("--tag", default="")
     args = p.parse_args()
     apply_threads(args.threads)
-    if not (DATA / "lmo" / "models").is_dir():
-        print(f"LM-O data not found at {DATA / 'lmo'}; nothing to measure", file=sys.stderr)
+    lmo = lmo_root()
+    if lmo is None:
         return 0
     refiner = iterpose.load_refiner(args.weights)
     model = refiner.net
     if not model.config.aux_heads:
         print(f"{args.weights} has no aux heads (model.aux_heads: false)", file=sys.stderr)
         return 2
-    objects = iterpose.load_objects(DATA / "lmo" / "models")
+    objects = iterpose.load_objects(lmo / "models")
     cfg = train_config.config_from_dict(train_config.load_config_file(args.config), DeepimConfig)
     cfg = dataclasses.replace(cfg, model=model.config)
     out = {"weights": str(args.weights), "level_deg": args.level,
-           "real": summary(real_stats(model, objects, args.level, seed=7, max_images=args.images)),
+           "real": summary(real_stats(lmo, model, objects, args.level, seed=7, max_images=args.images)),
            "synthetic": summary(synthetic_stats(model, objects, cfg, args.level, args.batches))}
     for k in ("synthetic", "real"):
         r = out[k]
@@ -156,8 +155,7 @@ def main() -> int:
         steps = ", ".join(f"{k} {r[f'ad_0.1d_{k}']:.3f} / {100 * r[f'abs_rel_depth_err_median_{k}']:.2f} %"
                           for k in ("init", "R", "F"))
         print(" " * 11 + "ADD(-S)@0.1d / median |relative depth error|: " + steps)
-    name = "deepim_aux_real" + (f"_{args.tag}" if args.tag else "")
-    (ROOT / "benchmarks" / "results" / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_result_json("deepim_aux_real", args.tag, out)
     return 0
 
 

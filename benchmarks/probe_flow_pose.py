@@ -15,7 +15,6 @@ baseline). ADD(-S)@0.1d and Proj@5px with ``iterpose eval``'s evaluator; writes
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import _report, lmo_root  # noqa: E402
+from bench_refine_lmo import _report, lmo_root, write_result_json  # noqa: E402
 from probe_ensemble_judge import image_batches  # noqa: E402
 
 import iterpose  # noqa: E402
@@ -81,8 +80,7 @@ def main() -> int:
             out["results"][f"{init_name}/{s}"] = r
             print(f"{init_name:>9} {s:>5}: ad_0.1d {r['ad_0.1d']:.4f}  proj_5px {r['proj_5px']:.4f}  "
                   f"ar_mssd {r['ar_mssd']:.4f}  ar_mspd {r['ar_mspd']:.4f}", flush=True)
-    name = "flow_pose" + (f"_{args.tag}" if args.tag else "")
-    (ROOT / "benchmarks" / "results" / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_result_json("flow_pose", args.tag, out)
     return 0
 
 

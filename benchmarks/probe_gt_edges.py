@@ -20,7 +20,6 @@ augmented) measure what the method itself reads where the ground truth is exact.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import DATA  # noqa: E402
+from bench_refine_lmo import lmo_root, write_result_json  # noqa: E402
 
 import iterpose  # noqa: E402
 from iterpose.cli._common import apply_threads  # noqa: E402
@@ -78,11 +77,11 @@ def edge_offsets(image: torch.Tensor, silhouette: torch.Tensor) -> dict[str, flo
     return out
 
 
-def gt_frames(objects, max_images: int | None = None):
-    """Yields, per LM-O dev image with annotated instances of ``objects``: ``(image [1, 3, H, W] 0..1, K [1, 3, 3]
+def gt_frames(lmo: Path, objects, max_images: int | None = None):
+    """Yields, per image of the LM-O dataset at ``lmo`` with annotated instances of ``objects``: ``(image [1, 3, H, W] 0..1, K [1, 3, 3]
     OpenCV (BOP pixel shift applied), obj_ids [N], T_gt [N, 4, 4], render)``, ``render`` the instances rendered at
     their ground truth in one z-buffer (:class:`~iterpose.render.scene.SceneRender`: full and visible masks)."""
-    ds = BopDataset(DATA / "lmo")
+    ds = BopDataset(lmo)
     frames = [(s, m) for s in ds.scene_ids for m in sorted(ds.scene_gt(s))][:max_images]
     for scene, im_id in frames:
         insts = [g for g in ds.scene_gt(scene)[im_id] if not g.is_placeholder and g.obj_id in objects]
@@ -97,11 +96,11 @@ def gt_frames(objects, max_images: int | None = None):
         yield image, K, [g.obj_id for g in insts], T, render
 
 
-def real_offsets(objects) -> tuple[dict[str, list[float]], dict[int, dict[str, list[float]]]]:
+def real_offsets(lmo: Path, objects) -> tuple[dict[str, list[float]], dict[int, dict[str, list[float]]]]:
     """Per side, the offsets of all instances; and the same per object id."""
     out: dict[str, list[float]] = {s: [] for s in SIDES}
     per_object: dict[int, dict[str, list[float]]] = {}
-    for image, _, ids, _, render in gt_frames(objects):
+    for image, _, ids, _, render in gt_frames(lmo, objects):
         for n, oid in enumerate(ids):
             full = render.mask_full[n]
             if full.sum() >= 200 and render.mask_visible[n].sum() >= MIN_VISIBLE * full.sum():
@@ -136,10 +135,10 @@ def main() -> int:
     p.add_argument("--tag", default="")
     args = p.parse_args()
     apply_threads(args.threads)
-    if not (DATA / "lmo" / "models").is_dir():
-        print(f"LM-O data not found at {DATA / 'lmo'}; nothing to measure", file=sys.stderr)
+    lmo = lmo_root()
+    if lmo is None:
         return 0
-    objects = iterpose.load_objects(DATA / "lmo" / "models")
+    objects = iterpose.load_objects(lmo / "models")
 
     def summary(offs: dict) -> dict:
         return {s: {"n": len(v), "mean_px": float(np.mean(v)), "median_px": float(np.median(v)),
@@ -149,15 +148,14 @@ def main() -> int:
         print(f"{name:>9}: " + "  ".join(f"{s} {r['mean_px']:+.2f} (median {r['median_px']:+.2f}, "
                                          f"sd {r['std_px']:.2f}, n={r['n']})" for s, r in rows.items()), flush=True)
 
-    real, per_object = real_offsets(objects)
+    real, per_object = real_offsets(lmo, objects)
     out = {"synthetic": summary(synthetic_offsets(objects, args.batches)), "real": summary(real),
            "real_per_object": {str(k): summary(v) for k, v in sorted(per_object.items())}}
     show("synthetic", out["synthetic"])
     show("real", out["real"])
     for k, rows in out["real_per_object"].items():
         show(f"obj {k}", rows)
-    name = "gt_edges" + (f"_{args.tag}" if args.tag else "")
-    (ROOT / "benchmarks" / "results" / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_result_json("gt_edges", args.tag, out)
     return 0
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from iterpose.geometry.projection import project_points
 from iterpose.refiners.crops import sample_crops
 from iterpose.refiners.deepim.aux_heads import AUX_STRIDE
 from iterpose.refiners.deepim.model import ZoomedInputs
@@ -39,13 +40,6 @@ class AuxTargets:
     mask: torch.Tensor
 
 
-def _project(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """``[N, S, S, 3]`` camera points -> ``[N, S, S, 2]`` pixels of ``K [N, 3, 3]``."""
-    z = X[..., 2:3].clamp_min(1e-6)
-    p = X @ K.transpose(1, 2)[:, None]
-    return p[..., :2] / z
-
-
 def aux_targets(inputs: ZoomedInputs, T_src: torch.Tensor, T_gt: torch.Tensor, mask_visible: torch.Tensor
                 ) -> AuxTargets:
     """The flow and mask targets of one iteration.
@@ -61,13 +55,15 @@ def aux_targets(inputs: ZoomedInputs, T_src: torch.Tensor, T_gt: torch.Tensor, m
     vis, _ = sample_crops(mask_visible[:, None].float(), torch.arange(N, device=dev), inputs.boxes, S)  # [N,1,S,S]
     rel = T_gt.float() @ torch.linalg.inv(T_src.float())
     X_gt = inputs.X_cam @ rel[:, :3, :3].transpose(1, 2)[:, None] + rel[:, None, None, :3, 3]
-    uv_gt = _project(X_gt, inputs.K_crop.float())  # [N, S, S, 2]
+    ahead = (X_gt[..., 2] > 0) & inputs.rendered_mask
+    X_gt = torch.where(ahead[..., None], X_gt, X_gt.new_tensor([0.0, 0.0, 1.0]))  # no target there anyway
+    uv_gt = project_points(inputs.K_crop.float(), X_gt.flatten(1, 2)).unflatten(1, (S, S))  # [N, S, S, 2]
     grid = (2 * uv_gt + 1) / S - 1
     lands = F.grid_sample(vis, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0] > 0.5
-    valid = inputs.rendered_mask & lands & (X_gt[..., 2] > 0)
+    valid = ahead & lands
     jj, ii = torch.meshgrid(torch.arange(S, device=dev, dtype=torch.float32),
                             torch.arange(S, device=dev, dtype=torch.float32), indexing="xy")
-    flow = (uv_gt - torch.stack([jj, ii], dim=-1)).permute(0, 3, 1, 2) * valid[:, None]
+    flow = torch.where(valid[..., None], uv_gt - torch.stack([jj, ii], dim=-1), 0.0).permute(0, 3, 1, 2)
     v = F.avg_pool2d(valid[:, None].float(), AUX_STRIDE)
     flow = F.avg_pool2d(flow, AUX_STRIDE) / v.clamp_min(1e-6)
     return AuxTargets(flow=flow, flow_valid=v[:, 0] >= _MIN_VALID, mask=F.avg_pool2d(vis, AUX_STRIDE)[:, 0])

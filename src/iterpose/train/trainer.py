@@ -223,8 +223,9 @@ def train(task_cls, objects: dict, config: TrainConfig, run_dir: str | Path, *, 
     ``init_weights``: a weights file (``final.pt``, ``weights/lmo-repose.pt``) whose model (same method, same model
     config) the new run starts from instead of a fresh initialisation (the optimiser and the step count start
     anew). The model config may differ only in the fields its class lists in ``INIT_CHANGEABLE`` (DeepIM: test-time
-    settings, the zoom, the input focus and the training-only heads, which start fresh when switched on). Ignored
-    when resuming.
+    settings, the zoom, the input focus and the training-only heads); a changed field in its
+    ``INIT_OPTIONAL_WEIGHTS`` adds or drops the weights under that prefix (added ones start fresh). Ignored when
+    resuming.
 
     Raises:
         InvalidInputError: ``run_dir`` already holds a run and ``resume`` is False; ``resume`` on a directory
@@ -343,14 +344,15 @@ def _load_init_weights(model: torch.nn.Module, path: str | Path, config: TrainCo
     diff = _config_diff({**saved, **{k: now.get(k) for k in changeable}}, now)
     if diff:
         raise InvalidInputError(f"--init-weights {path} was trained with another model config: {'; '.join(diff[:8])}.")
-    aux_changed = saved.get("aux_heads") != now.get("aux_heads")
+    # a changed field that adds or drops a module (its weights under a prefix): those keys may be missing or extra
+    optional = tuple(prefix for field, prefix in getattr(type(config.model), "INIT_OPTIONAL_WEIGHTS", {}).items()
+                     if saved.get(field) != now.get(field))
     try:
-        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=not aux_changed)
+        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=not optional)
     except RuntimeError as exc:
         raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): "
                                 f"{str(exc).splitlines()[0][:300]}") from None
-    # switching DeepIM's training-only heads on or off adds or drops them (added ones start fresh); nothing else
-    other = [k for k in missing + unexpected if not k.startswith("net.aux.")]
+    other = [k for k in missing + unexpected if not k.startswith(optional)]
     if other:
         raise InvalidInputError(f"--init-weights {path} does not fit this model (other objects?): {other[:5]}.")
 

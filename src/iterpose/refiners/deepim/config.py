@@ -75,6 +75,8 @@ class DeepimConfig:
                                                   "max_rotation_deg")
     """Fields a training run may change from the weights it starts from (``--init-weights``): they change what the
     network sees or how it is used, not the shape of its weights (the aux heads are added or dropped)."""
+    INIT_OPTIONAL_WEIGHTS: ClassVar[dict[str, str]] = {"aux_heads": "net.aux."}
+    """Fields that add a module, and the state-dict prefix of its weights (absent from a file trained without it)."""
 
     crop_size: int = 128
     zoom_margin: float = 1.4

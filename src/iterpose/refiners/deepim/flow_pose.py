@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from iterpose.geometry.projection import projection_jacobian_se3
+from iterpose.geometry.projection import project_points, projection_jacobian_se3
 from iterpose.refiners.deepim.aux_heads import AUX_STRIDE
 from iterpose.refiners.lm import apply_step, damped_step
 
@@ -64,11 +64,11 @@ def fit_pose_to_flow(T_co: torch.Tensor, X_cam: torch.Tensor, K_crop: torch.Tens
     X0, uv, w = (x.double() for x in flow_correspondences(X_cam.detach(), rendered_mask, maps.detach()))
     K = K_crop.double()
     X_obj = (X0 - T0[:, None, :3, 3]) @ T0[:, :3, :3]  # object frame: R^T (X - t)
+    X_obj = torch.where(w[..., None] > 0, X_obj, 0.0)  # unused cells at the object's origin: in front, finite
     T = T0.clone()
     for _ in range(iterations):
         Xc = X_obj @ T[:, :3, :3].transpose(1, 2) + T[:, None, :3, 3]
-        p = Xc @ K.transpose(1, 2)
-        r = p[..., :2] / p[..., 2:3].clamp_min(1e-9) - uv  # [N, P, 2]
+        r = project_points(K, Xc) - uv  # [N, P, 2]
         e = r.norm(dim=2)
         rw = w * torch.where(e <= huber_px, torch.ones_like(e), huber_px / e.clamp_min(1e-12))
         J = projection_jacobian_se3(K, Xc)  # [N, P, 2, 6]
