@@ -108,10 +108,14 @@ def what_if(matched: list[tuple[int, np.ndarray, np.ndarray]], objects: dict, po
 def summarise(err: np.ndarray) -> dict:
     """Medians and means per object and over all rows."""
     def one(e: np.ndarray) -> dict:
+        near = e[:, 1] < 30
         return {"n": int(len(e)), "rot_deg_median": float(np.median(e[:, 1])),
                 "xy_mm_median": float(np.median(e[:, 2])), "abs_z_mm_median": float(np.median(np.abs(e[:, 3]))),
                 "z_mm_mean": float(np.mean(e[:, 3])), "abs_z_rel_median": float(np.median(np.abs(e[:, 3]) / e[:, 4])),
-                "rot_below_10deg": float(np.mean(e[:, 1] < 10))}
+                "rot_below_10deg": float(np.mean(e[:, 1] < 10)),
+                # the signed depth bias of the near-correct estimates (rotation within 30 deg), in % of the depth
+                "z_rel_pct_median_within_30deg": float(np.median(100 * e[near, 3] / e[near, 4])) if near.any()
+                else float("nan")}
     out = {"all": one(err)}
     for o in sorted(set(err[:, 0].astype(int).tolist())):
         out[str(o)] = one(err[err[:, 0] == o])
@@ -134,10 +138,11 @@ def main() -> int:
     out = {}
     for csv in args.csv:
         s = out[str(csv)] = summarise(pose_errors(ds, csv))
-        print(f"{csv}\n  obj    n  rot°(med)  xy mm(med)  |z| mm(med)  z mm(mean)  rot<10°")
+        print(f"{csv}\n  obj    n  rot°(med)  xy mm(med)  |z| mm(med)  z mm(mean)  rot<10°  z % (med, rot<30°)")
         for k, v in s.items():
             print(f"  {k:>3} {v['n']:4d} {v['rot_deg_median']:10.1f} {v['xy_mm_median']:11.1f} "
-                  f"{v['abs_z_mm_median']:12.1f} {v['z_mm_mean']:+11.1f} {v['rot_below_10deg']:8.2f}")
+                  f"{v['abs_z_mm_median']:12.1f} {v['z_mm_mean']:+11.1f} {v['rot_below_10deg']:8.2f} "
+                  f"{v['z_rel_pct_median_within_30deg']:+19.2f}")
         if objects is not None:
             s["what_if_ad_0.1d"] = w = what_if(matched_poses(ds, csv), objects)
             print("  ADD(-S)@0.1d " + ", ".join(f"{k}: {v:.3f}" for k, v in w.items()))

@@ -49,6 +49,20 @@ F=$HOME/runs/s12-focus/final.pt
 if [ -f "$F" ]; then
     $PY benchmarks/bench_refine_lmo.py --method deepim --weights $F --threads 2 --tag s12_focus
 fi
+# ... and more compute on the coarse line (phase 12, session 13): alone, in the cascade, behind the hypotheses, and
+# in its own domain next to the coarse file (export it first: iterpose train --method deepim --objects
+# ../shared/data/lmo/models --out ~/runs/s13-long --export ~/runs/s13-long/p12.pt --iterations 2)
+P12=$HOME/runs/s13-long/p12.pt
+if [ -f "$P12" ]; then
+    $PY benchmarks/bench_refine_lmo.py --method deepim --weights $P12 --threads 2 --tag s13_p12
+    $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights $P12 --threads 2 --tag s13_p12
+    for w in $P12:s13_p12 $C:s13_coarse; do
+        $PY benchmarks/bench_refine_lmo.py --method deepim+rgb-lm --weights ${w%%:*} --threads 2 --hypotheses 7 \
+            --scorer $S --init perturbed --tag ${w##*:}_hyp7_scorer
+        $PY benchmarks/probe_deepim_synthetic.py --weights ${w%%:*} --backgrounds clutter --levels 5 15 --batches 10 \
+            --threads 2 --tag s13_$(basename ${w%%:*} .pt)
+    done
+fi
 for w in $D:s12_shipped $A:s12_aux $F:s12_focus; do
     if [ -f "${w%%:*}" ]; then
         $PY benchmarks/bench_basin_real.py --methods deepim --weights deepim=${w%%:*} --levels 2.5 5 15 --threads 2 \
@@ -97,7 +111,8 @@ $PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scor
 # training curves of the run directories, where they exist
 for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 lmo-deepim-anneal:lmo_deepim_phase3 \
     lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim s9-fine:lmo_deepim_phase7 \
-    lmo-repose-fine:lmo_repose_phase3 s12-aux:lmo_deepim_phase10 s12-focus:lmo_deepim_phase11; do
+    lmo-repose-fine:lmo_repose_phase3 s12-aux:lmo_deepim_phase10 s12-focus:lmo_deepim_phase11 \
+    s13-long:lmo_deepim_phase12; do
     run=${pair%%:*}
     if [ -f "$HOME/runs/$run/metrics.jsonl" ]; then
         $PY benchmarks/plot_training.py "$HOME/runs/$run" --out "benchmarks/training_${pair##*:}.png" --window 20
