@@ -45,24 +45,36 @@ SIDES = ("top", "bottom", "left", "right")
 MIN_VISIBLE = 0.95
 
 
-def edge_offsets(image: torch.Tensor, silhouette: torch.Tensor) -> dict[str, float]:
-    """``{side: median outward offset (px)}`` of the strongest grey-level edge along the normals of the boundary of
-    ``silhouette [H, W]`` bool in ``image [1, 3, H, W]`` (sides with fewer than 5 usable contour points left out)."""
-    H, W = image.shape[2:]
+def grey_gradient(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grey-level gradient ``(gx, gy)``, each ``[1, 1, H, W]``, of ``image [1, 3, H, W]`` after a 3x3 box blur."""
     gray = (0.299 * image[:, 0] + 0.587 * image[:, 1] + 0.114 * image[:, 2])[:, None]
     gray = F.avg_pool2d(gray, 3, 1, 1, count_include_pad=False)
     gx = F.pad(gray[..., :, 2:] - gray[..., :, :-2], (1, 1, 0, 0)) / 2
     gy = F.pad(gray[..., 2:, :] - gray[..., :-2, :], (0, 0, 1, 1)) / 2
+    return gx, gy
+
+
+def outline_points(silhouette: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points ``[P, 2]`` (x, y px, on the edge half a pixel outside the boundary pixels) and outward unit normals
+    ``[P, 2]`` of ``silhouette [H, W]`` bool."""
     m = silhouette.float()[None, None]
     smooth = F.avg_pool2d(m, 5, 1, 2)  # outward normals from the smoothed silhouette's gradient
     ny_map = -F.pad(smooth[..., 2:, :] - smooth[..., :-2, :], (0, 0, 1, 1))[0, 0]
     nx_map = -F.pad(smooth[..., :, 2:] - smooth[..., :, :-2], (1, 1, 0, 0))[0, 0]
-    boundary = (m + F.max_pool2d(-m, 3, 1, 1))[0, 0] > 0.5  # on the silhouette, next to a pixel off it
+    boundary = (m + F.max_pool2d(-m, 3, 1, 1))[0, 0] > 0.5
     ii, jj = boundary.nonzero(as_tuple=True)
-    nx, ny = nx_map[ii, jj], ny_map[ii, jj]
-    norm = torch.sqrt(nx ** 2 + ny ** 2).clamp_min(1e-6)
-    nx, ny = nx / norm, ny / norm
-    x0, y0 = jj.float() + 0.5 * nx, ii.float() + 0.5 * ny  # half a pixel out: the silhouette's edge
+    n = torch.stack([nx_map[ii, jj], ny_map[ii, jj]], dim=1)
+    n = n / n.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    return torch.stack([jj.float(), ii.float()], dim=1) + 0.5 * n, n
+
+
+def edge_offsets(image: torch.Tensor, silhouette: torch.Tensor) -> dict[str, float]:
+    """``{side: median outward offset (px)}`` of the strongest grey-level edge along the normals of the boundary of
+    ``silhouette [H, W]`` bool in ``image [1, 3, H, W]`` (sides with fewer than 5 usable contour points left out)."""
+    H, W = image.shape[2:]
+    gx, gy = grey_gradient(image)
+    p, n = outline_points(silhouette)
+    x0, y0, nx, ny = p[:, 0], p[:, 1], n[:, 0], n[:, 1]
     steps = torch.arange(-5, 5.01, 0.25)
     xs, ys = x0[:, None] + steps * nx[:, None], y0[:, None] + steps * ny[:, None]
     grid = torch.stack([(2 * xs + 1) / W - 1, (2 * ys + 1) / H - 1], dim=-1)[None]
@@ -96,26 +108,24 @@ def gt_frames(lmo: Path, objects, max_images: int | None = None):
         yield image, K, [g.obj_id for g in insts], T, render
 
 
-def real_offsets(lmo: Path, objects) -> tuple[dict[str, list[float]], dict[int, dict[str, list[float]]]]:
-    """Per side, the offsets of all instances; and the same per object id."""
-    out: dict[str, list[float]] = {s: [] for s in SIDES}
-    per_object: dict[int, dict[str, list[float]]] = {}
-    for image, _, ids, _, render in gt_frames(lmo, objects):
+def real_instances(lmo: Path, objects):
+    """Yields ``(image [1, 3, H, W], K [3, 3], obj_id, T_gt [4, 4], silhouette [H, W] bool)`` for every instance of
+    the LM-O dataset at ``lmo`` at least ``MIN_VISIBLE`` visible among the annotated objects (and 200 px large), the
+    silhouette being the full model rendered at its ground truth."""
+    for image, K, ids, T, render in gt_frames(lmo, objects):
         for n, oid in enumerate(ids):
             full = render.mask_full[n]
             if full.sum() >= 200 and render.mask_visible[n].sum() >= MIN_VISIBLE * full.sum():
-                for side, v in edge_offsets(image, full).items():
-                    out[side].append(v)
-                    per_object.setdefault(oid, {}).setdefault(side, []).append(v)
-    return out, per_object
+                yield image, K[0], oid, T[n], full
 
 
-def synthetic_offsets(objects, batches: int) -> dict[str, list[float]]:
+def synthetic_instances(objects, batches: int):
+    """The same as :func:`real_instances` for ``batches`` batches of 8 synthetic scenes of phase 7's training recipe
+    (augmented), where the ground truth is exact."""
     cfg = train_config.config_from_dict(
         train_config.load_config_file(ROOT / "weights" / "lmo-deepim.phase7-fine.yaml"), DeepimConfig)
     source = SynthBatchSource(list(objects.values()), cfg.synth, InitNoise(levels=((1.0, 0.0, 0.0, 0.0),)),
                               cfg.augment, batch_size=8, seed=99)
-    out: dict[str, list[float]] = {s: [] for s in SIDES}
     for step in range(batches):
         b = source.batch(step)
         H, W = b.images.shape[2:]
@@ -123,8 +133,25 @@ def synthetic_offsets(objects, batches: int) -> dict[str, list[float]]:
             k = int(b.image_index[n])
             full = render_objects([objects[oid]], b.T_gt[n:n + 1], b.K[k:k + 1], H, W, shading=False).mask[0]
             if full.sum() >= 200 and b.mask_visible[n].sum() >= MIN_VISIBLE * full.sum():
-                for side, v in edge_offsets(b.images[k:k + 1], full).items():
-                    out[side].append(v)
+                yield b.images[k:k + 1], b.K[k], oid, b.T_gt[n], full
+
+
+def real_offsets(lmo: Path, objects) -> tuple[dict[str, list[float]], dict[int, dict[str, list[float]]]]:
+    """Per side, the offsets of all instances; and the same per object id."""
+    out: dict[str, list[float]] = {s: [] for s in SIDES}
+    per_object: dict[int, dict[str, list[float]]] = {}
+    for image, _, oid, _, full in real_instances(lmo, objects):
+        for side, v in edge_offsets(image, full).items():
+            out[side].append(v)
+            per_object.setdefault(oid, {}).setdefault(side, []).append(v)
+    return out, per_object
+
+
+def synthetic_offsets(objects, batches: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {s: [] for s in SIDES}
+    for image, _, _, _, full in synthetic_instances(objects, batches):
+        for side, v in edge_offsets(image, full).items():
+            out[side].append(v)
     return out
 
 

@@ -32,41 +32,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_refine_lmo import lmo_root, write_result_json  # noqa: E402
-from probe_gt_edges import MIN_VISIBLE, gt_frames  # noqa: E402
+from probe_gt_edges import grey_gradient, outline_points, real_instances, synthetic_instances  # noqa: E402
 
 import iterpose  # noqa: E402
 from iterpose.cli._common import apply_threads  # noqa: E402
-from iterpose.refiners.deepim.config import DeepimConfig  # noqa: E402
-from iterpose.render.scene import render_objects  # noqa: E402
-from iterpose.train import config as train_config  # noqa: E402
-from iterpose.train.synth_batches import InitNoise, SynthBatchSource  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 SCALES = torch.arange(0.92, 1.0801, 0.005)
 SHIFTS = torch.arange(-3.0, 3.01, 0.5)
-
-
-def _gradient(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grey-level gradient ``(gx, gy)``, each ``[1, 1, H, W]``, of ``image [1, 3, H, W]`` after a 3x3 box blur."""
-    gray = (0.299 * image[:, 0] + 0.587 * image[:, 1] + 0.114 * image[:, 2])[:, None]
-    gray = F.avg_pool2d(gray, 3, 1, 1, count_include_pad=False)
-    gx = F.pad(gray[..., :, 2:] - gray[..., :, :-2], (1, 1, 0, 0)) / 2
-    gy = F.pad(gray[..., 2:, :] - gray[..., :-2, :], (0, 0, 1, 1)) / 2
-    return gx, gy
-
-
-def _outline(silhouette: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Points ``[P, 2]`` (x, y px, on the edge half a pixel outside the boundary pixels) and outward unit normals
-    ``[P, 2]`` of ``silhouette [H, W]`` bool."""
-    m = silhouette.float()[None, None]
-    smooth = F.avg_pool2d(m, 5, 1, 2)
-    ny_map = -F.pad(smooth[..., 2:, :] - smooth[..., :-2, :], (0, 0, 1, 1))[0, 0]
-    nx_map = -F.pad(smooth[..., :, 2:] - smooth[..., :, :-2], (1, 1, 0, 0))[0, 0]
-    boundary = (m + F.max_pool2d(-m, 3, 1, 1))[0, 0] > 0.5
-    ii, jj = boundary.nonzero(as_tuple=True)
-    n = torch.stack([nx_map[ii, jj], ny_map[ii, jj]], dim=1)
-    n = n / n.norm(dim=1, keepdim=True).clamp_min(1e-6)
-    return torch.stack([jj.float(), ii.float()], dim=1) + 0.5 * n, n
 
 
 def best_depth_scale(image: torch.Tensor, silhouette: torch.Tensor, centre: torch.Tensor) -> tuple[float, float]:
@@ -78,8 +50,8 @@ def best_depth_scale(image: torch.Tensor, silhouette: torch.Tensor, centre: torc
         centre: ``[2]`` px, the projected object centre (the fixed point of a change of depth).
     """
     H, W = image.shape[2:]
-    gx, gy = _gradient(image)
-    p, n = _outline(silhouette)
+    gx, gy = grey_gradient(image)
+    p, n = outline_points(silhouette)
     rel = p - centre
     # every (scale, dx, dy): [S, D, D, P, 2] positions, flattened into one grid_sample call
     pos = (centre + rel[None] / SCALES[:, None, None])[:, None, None]
@@ -107,7 +79,7 @@ def overlay_tile(image: torch.Tensor, silhouette: torch.Tensor, centre: torch.Te
     zoom = 4
     rgb = (image[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)[:, :, ::-1]
     big = cv2.resize(rgb, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
-    p, _ = _outline(silhouette)
+    p, _ = outline_points(silhouette)
     for pts, colour in ((p, (0, 255, 0)), (centre + (p - centre) / s, (0, 0, 255))):
         for x, y in (pts.numpy() * zoom + zoom / 2 - 0.5).astype(int):
             cv2.circle(big, (int(x), int(y)), 1, colour, -1)
@@ -124,34 +96,21 @@ def real_scales(lmo: Path, objects, overlay_objects: tuple[int, ...] = (), per_o
     :func:`overlay_tile` pictures of the first ``per_object_tiles`` instances of each of ``overlay_objects``."""
     out: dict[int, list[tuple[float, float, float]]] = {}
     tiles: dict[int, list[np.ndarray]] = {oid: [] for oid in overlay_objects}
-    for image, K, ids, T, render in gt_frames(lmo, objects):
-        for n, oid in enumerate(ids):
-            full = render.mask_full[n]
-            if full.sum() >= 200 and render.mask_visible[n].sum() >= MIN_VISIBLE * full.sum():
-                centre = _centre(K[0], T[n])
-                s, c = best_depth_scale(image, full, centre)
-                out.setdefault(oid, []).append((s, 0.1 * objects[oid].diameter_m / float(T[n, 2, 3]), c))
-                if oid in tiles and len(tiles[oid]) < per_object_tiles:
-                    tiles[oid].append(overlay_tile(image, full, centre, s, f"obj {oid}  s = {s:.3f}"))
+    for image, K, oid, T, full in real_instances(lmo, objects):
+        centre = _centre(K, T)
+        s, c = best_depth_scale(image, full, centre)
+        out.setdefault(oid, []).append((s, 0.1 * objects[oid].diameter_m / float(T[2, 3]), c))
+        if oid in tiles and len(tiles[oid]) < per_object_tiles:
+            tiles[oid].append(overlay_tile(image, full, centre, s, f"obj {oid}  s = {s:.3f}"))
     return out, [t for oid in overlay_objects for t in tiles[oid]]
 
 
 def synthetic_scales(objects, batches: int) -> dict[int, list[tuple[float, float, float]]]:
     """The same on synthetic scenes of phase 7's recipe (augmented), where the ground truth is exact."""
-    cfg = train_config.config_from_dict(
-        train_config.load_config_file(ROOT / "weights" / "lmo-deepim.phase7-fine.yaml"), DeepimConfig)
-    source = SynthBatchSource(list(objects.values()), cfg.synth, InitNoise(levels=((1.0, 0.0, 0.0, 0.0),)),
-                              cfg.augment, batch_size=8, seed=99)
     out: dict[int, list[tuple[float, float, float]]] = {}
-    for step in range(batches):
-        b = source.batch(step)
-        H, W = b.images.shape[2:]
-        for n, oid in enumerate(b.object_ids):
-            k = int(b.image_index[n])
-            full = render_objects([objects[oid]], b.T_gt[n:n + 1], b.K[k:k + 1], H, W, shading=False).mask[0]
-            if full.sum() >= 200 and b.mask_visible[n].sum() >= MIN_VISIBLE * full.sum():
-                s, c = best_depth_scale(b.images[k:k + 1], full, _centre(b.K[k], b.T_gt[n]))
-                out.setdefault(oid, []).append((s, 0.1 * objects[oid].diameter_m / float(b.T_gt[n, 2, 3]), c))
+    for image, K, oid, T, full in synthetic_instances(objects, batches):
+        s, c = best_depth_scale(image, full, _centre(K, T))
+        out.setdefault(oid, []).append((s, 0.1 * objects[oid].diameter_m / float(T[2, 3]), c))
     return out
 
 
