@@ -71,6 +71,8 @@ for w in $D:s12_shipped $A:s12_aux $F:s12_focus; do
 done
 $PY benchmarks/probe_gt_edges.py --threads 2   # image edges around the ground-truth outlines, real vs synthetic
 $PY benchmarks/probe_gt_scale.py --threads 2   # session 13: the depth those edges agree with, per object
+$PY benchmarks/probe_sharpness.py --threads 2   # session 13: DeepIM's depth on blurred / sharpened real images
+$PY benchmarks/probe_sharpness.py --method rgb-lm --init kpt --threads 2 --tag rgb_lm
 # what on a real image moves a near-correct pose: objects repainted / surroundings replaced (session 8)
 # (session 8's deepim / deepim_ring / s8_2p5 files were measured with the phase 3 file, now $C)
 $PY benchmarks/probe_appearance_gap.py --weights deepim=$C --every 2 --threads 1 --tag deepim
