@@ -31,6 +31,10 @@ class AugmentConfig:
         p_invert: invert one random channel.
         p_blur, blur_sigma_px: Gaussian blur (separable, 7 taps max).
         p_noise, noise_std: additive Gaussian noise (0..1 units).
+        p_sharpen, sharpen_amount, sharpen_sigma_px: unsharp mask, ``img + amount * (img - blur(img, sigma))``,
+            after the blur. Off by default; when off it draws nothing, so older configs keep their random streams.
+            Why: DeepIM trained without it reads an image's sharpness as the object's size
+            (``benchmarks/probe_sharpness.py``).
     """
 
     p_any: float = 0.8
@@ -47,6 +51,9 @@ class AugmentConfig:
     blur_sigma_px: tuple[float, float] = (0.3, 1.5)
     p_noise: float = 0.3
     noise_std: tuple[float, float] = (0.0, 0.04)
+    p_sharpen: float = 0.0
+    sharpen_amount: tuple[float, float] = (0.3, 1.5)
+    sharpen_sigma_px: tuple[float, float] = (0.5, 1.5)
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
@@ -102,6 +109,9 @@ def augment_images(images: torch.Tensor, config: AugmentConfig, generator: torch
                 img[c] = 1 - img[c]
             if p[6] < config.p_blur:
                 img = _gauss_blur(img, float(_uniform(1, config.blur_sigma_px, generator)))
+            if config.p_sharpen > 0 and float(torch.rand(1, generator=generator)) < config.p_sharpen:
+                amount = float(_uniform(1, config.sharpen_amount, generator))
+                img = img + amount * (img - _gauss_blur(img, float(_uniform(1, config.sharpen_sigma_px, generator))))
             if p[7] < config.p_noise:
                 std = float(_uniform(1, config.noise_std, generator))
                 img = img + std * torch.randn(img.shape, generator=generator).to(img)
