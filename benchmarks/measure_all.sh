@@ -73,6 +73,11 @@ $PY benchmarks/probe_gt_edges.py --threads 2   # image edges around the ground-t
 $PY benchmarks/probe_gt_scale.py --threads 2   # session 13: the depth those edges agree with, per object
 $PY benchmarks/probe_sharpness.py --threads 2   # session 13: DeepIM's depth on blurred / sharpened real images
 $PY benchmarks/probe_sharpness.py --method rgb-lm --init kpt --threads 2 --tag rgb_lm
+# ... and phase 13, trained with an unsharp mask as augmentation (export it first: iterpose train --method deepim
+# --objects ../shared/data/lmo/models --out ~/runs/s13-sharp --export ~/runs/s13-sharp/p13.pt)
+if [ -f "$HOME/runs/s13-sharp/p13.pt" ]; then
+    $PY benchmarks/probe_sharpness.py --weights $HOME/runs/s13-sharp/p13.pt --threads 2 --tag s13_p13
+fi
 # what on a real image moves a near-correct pose: objects repainted / surroundings replaced (session 8)
 # (session 8's deepim / deepim_ring / s8_2p5 files were measured with the phase 3 file, now $C)
 $PY benchmarks/probe_appearance_gap.py --weights deepim=$C --every 2 --threads 1 --tag deepim
@@ -114,7 +119,7 @@ $PY benchmarks/bench_basin_real.py --methods deepim+rgb-lm --hypotheses 7 --scor
 for pair in lmo-deepim:lmo_deepim lmo-deepim-it2:lmo_deepim_phase2 lmo-deepim-anneal:lmo_deepim_phase3 \
     lmo-repose-anneal:lmo_repose_phase4 example-deepim:example_deepim s9-fine:lmo_deepim_phase7 \
     lmo-repose-fine:lmo_repose_phase3 s12-aux:lmo_deepim_phase10 s12-focus:lmo_deepim_phase11 \
-    s13-long:lmo_deepim_phase12; do
+    s13-long:lmo_deepim_phase12 s13-sharp:lmo_deepim_phase13; do
     run=${pair%%:*}
     if [ -f "$HOME/runs/$run/metrics.jsonl" ]; then
         $PY benchmarks/plot_training.py "$HOME/runs/$run" --out "benchmarks/training_${pair##*:}.png" --window 20
