@@ -33,8 +33,8 @@ class AugmentConfig:
         p_noise, noise_std: additive Gaussian noise (0..1 units).
         p_sharpen, sharpen_amount, sharpen_sigma_px: unsharp mask, ``img + amount * (img - blur(img, sigma))``,
             after the blur. Off by default; when off it draws nothing, so older configs keep their random streams.
-            Why: DeepIM trained without it reads an image's sharpness as the object's size
-            (``benchmarks/probe_sharpness.py``).
+            Tried against DeepIM reading an image's sharpness as the object's size (``benchmarks/probe_sharpness.py``);
+            a 1,500-step fine-tune with it did not remove that (``benchmarks/RESULTS_deepim.md``, session 13).
     """
 
     p_any: float = 0.8
