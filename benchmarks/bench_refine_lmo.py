@@ -50,6 +50,18 @@ def lmo_root() -> Path | None:
     return lmo
 
 
+def parse_probe_args(p: argparse.ArgumentParser, default_threads: int | None = None
+                     ) -> tuple[argparse.Namespace, Path | None]:
+    """The start every probe on the real images shares: adds ``--threads`` and ``--tag`` to ``p``, parses the
+    command line, applies the thread count and returns ``(args, lmo_root())`` (the probe exits 0 when the second
+    is None)."""
+    p.add_argument("--threads", type=int, default=default_threads)
+    p.add_argument("--tag", default="", help="suffix of the output JSON name")
+    args = p.parse_args()
+    apply_threads(args.threads)
+    return args, lmo_root()
+
+
 def write_result_json(stem: str, tag: str, results: dict) -> Path:
     """Write ``results`` to ``benchmarks/results/<stem>[_<tag>].json``, say so, return the path."""
     out = ROOT / "benchmarks" / "results" / f"{stem}{'_' + tag if tag else ''}.json"

@@ -27,11 +27,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import lmo_root, write_result_json  # noqa: E402
+from bench_refine_lmo import parse_probe_args, write_result_json  # noqa: E402
 from probe_gt_edges import gt_frames  # noqa: E402
 
 import iterpose  # noqa: E402
-from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data.perturb import PerturbConfig, perturb_poses  # noqa: E402
 from iterpose.metrics.batched import add_m, adi_m  # noqa: E402
 from iterpose.refiners.deepim.flow_pose import fit_pose_to_flow  # noqa: E402
@@ -129,11 +128,7 @@ def main() -> int:
     p.add_argument("--level", type=float, default=5.0)
     p.add_argument("--batches", type=int, default=12)
     p.add_argument("--images", type=int, default=None, help="only the first N real images (default: all)")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--tag", default="")
-    args = p.parse_args()
-    apply_threads(args.threads)
-    lmo = lmo_root()
+    args, lmo = parse_probe_args(p)
     if lmo is None:
         return 0
     refiner = iterpose.load_refiner(args.weights)

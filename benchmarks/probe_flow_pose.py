@@ -22,11 +22,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import _report, lmo_root, write_result_json  # noqa: E402
+from bench_refine_lmo import _report, parse_probe_args, write_result_json  # noqa: E402
 from probe_ensemble_judge import image_batches  # noqa: E402
 
 import iterpose  # noqa: E402
-from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data import BopDataset, ResultsTable, read_results_csv  # noqa: E402
 from iterpose.data.units import T_co_to_Rt_mm  # noqa: E402
 from iterpose.refiners.deepim.flow_pose import fit_pose_to_flow  # noqa: E402
@@ -53,11 +52,7 @@ def main() -> int:
     p.add_argument("--weights", type=Path, required=True)
     p.add_argument("--schedules", nargs="+", default=["RR", "RRF", "RFF", "FFF"])
     p.add_argument("--init", nargs="+", default=["kpt", "perturbed"])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--tag", default="")
-    args = p.parse_args()
-    apply_threads(args.threads)
-    lmo = lmo_root()
+    args, lmo = parse_probe_args(p, default_threads=2)
     if lmo is None:
         return 0
     ds = BopDataset(lmo)

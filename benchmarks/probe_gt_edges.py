@@ -28,10 +28,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import lmo_root, write_result_json  # noqa: E402
+from bench_refine_lmo import parse_probe_args, write_result_json  # noqa: E402
 
 import iterpose  # noqa: E402
-from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data import BopDataset  # noqa: E402
 from iterpose.data.bop import gt_T_co  # noqa: E402
 from iterpose.geometry.camera import bop_to_opencv_K  # noqa: E402
@@ -158,11 +157,7 @@ def synthetic_offsets(objects, batches: int) -> dict[str, list[float]]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batches", type=int, default=15, help="synthetic batches of 8 images")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--tag", default="")
-    args = p.parse_args()
-    apply_threads(args.threads)
-    lmo = lmo_root()
+    args, lmo = parse_probe_args(p)
     if lmo is None:
         return 0
     objects = iterpose.load_objects(lmo / "models")

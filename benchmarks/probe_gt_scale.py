@@ -31,11 +31,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import lmo_root, write_result_json  # noqa: E402
+from bench_refine_lmo import parse_probe_args, write_result_json  # noqa: E402
 from probe_gt_edges import grey_gradient, outline_points, real_instances, synthetic_instances  # noqa: E402
 
 import iterpose  # noqa: E402
-from iterpose.cli._common import apply_threads  # noqa: E402
 
 SCALES = torch.arange(0.92, 1.0801, 0.005)
 SHIFTS = torch.arange(-3.0, 3.01, 0.5)
@@ -126,14 +125,10 @@ def summary(rows: list[tuple[float, float, float]]) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batches", type=int, default=15, help="synthetic batches of 8 images")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--tag", default="")
     p.add_argument("--overlay", type=Path, default=None, metavar="FILE.png",
                    help="also draw outlines on crops of the real images (keep it out of the repository)")
     p.add_argument("--overlay-objects", default="1,6,12", help="object ids drawn, 4 instances each")
-    args = p.parse_args()
-    apply_threads(args.threads)
-    lmo = lmo_root()
+    args, lmo = parse_probe_args(p)
     if lmo is None:
         return 0
     objects = iterpose.load_objects(lmo / "models")

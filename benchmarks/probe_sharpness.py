@@ -25,11 +25,10 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refine_lmo import DATA, _report, lmo_root, write_result_json  # noqa: E402
+from bench_refine_lmo import DATA, _report, parse_probe_args, write_result_json  # noqa: E402
 from diagnose_pose_errors import summarise, pose_errors  # noqa: E402
 
 import iterpose  # noqa: E402
-from iterpose.cli._common import apply_threads  # noqa: E402
 from iterpose.data import BopDataset, read_results_csv, write_results_csv  # noqa: E402
 from iterpose.refiners import make_refiner  # noqa: E402
 from iterpose.refiners.dataset_refine import refine_results  # noqa: E402
@@ -68,12 +67,8 @@ def main() -> int:
     p.add_argument("--weights", type=Path, nargs="+", default=[Path("weights/lmo-deepim.pt")])
     p.add_argument("--filters", nargs="+", default=["none", "blur:0.7", "blur:1.2", "sharpen:1.0"])
     p.add_argument("--init", nargs="+", default=["kpt", "perturbed"])
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--tag", default="")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/iterpose_sharpness"))
-    args = p.parse_args()
-    apply_threads(args.threads)
-    lmo = lmo_root()
+    args, lmo = parse_probe_args(p)
     if lmo is None:
         return 0
     args.work_dir.mkdir(parents=True, exist_ok=True)
